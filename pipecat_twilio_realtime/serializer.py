@@ -1,0 +1,442 @@
+"""``TwilioMediaStreamSerializer``: Twilio Media Streams ⇄ Pipecat frames, μ-law exact, never resampled.
+
+Inside the pipeline audio is PCM16 mono at 8000 Hz; on the Twilio socket it is
+G.711 μ-law at 8000 Hz. The conversion is a table look-up per sample
+(:mod:`pipecat_twilio_realtime.g711`), so μ-law bytes that enter as frames leave
+as the same bytes (0x7F aside). Any other pipeline rate is a configuration error
+raised at ``setup()``: this serializer never resamples.
+
+Wire messages are parsed and built only by :mod:`pipecat_twilio_realtime.twilio_protocol`,
+so every outbound message has exactly the documented keys.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from loguru import logger
+from pipecat.audio.dtmf.types import KeypadEntry
+from pipecat.frames.frames import (
+    AudioRawFrame,
+    CancelFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InputDTMFFrame,
+    InterruptionFrame,
+    OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+)
+from pipecat.processors.frame_processor import FrameProcessorSetup
+from pipecat.serializers.base_serializer import FrameSerializer
+
+from . import g711
+from . import twilio_protocol as tp
+from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
+
+__all__ = ["TwilioMediaStreamSerializer", "TwilioStreamStats"]
+
+PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
+
+
+@dataclass
+class TwilioStreamStats:
+    """Counters of what really crossed the Twilio socket, readable at any time.
+
+    Parameters:
+        media_sent: ``media`` messages handed to the transport.
+        ulaw_bytes_sent: μ-law bytes in them (8000 per second of audio).
+        media_received: ``media`` messages received from Twilio.
+        ulaw_bytes_received: μ-law bytes in them.
+        marks_sent: ``mark`` messages sent.
+        marks_played: mark echoes for audio that was played.
+        marks_flushed: mark echoes for audio flushed by a ``clear``.
+        clears_sent: ``clear`` messages sent.
+        dtmf_received: ``dtmf`` messages received.
+        malformed_dropped: inbound messages dropped as unusable.
+        sequence_gaps: places where ``sequenceNumber`` skipped ahead.
+        sequence_missing: how many numbers were skipped in all.
+        sequence_out_of_order: duplicate or late ``sequenceNumber``s.
+        outbound_dropped: outbound frames dropped (no stream SID yet, wrong rate, after ``stop``,
+            or a transport message that is not a Twilio message).
+    """
+
+    media_sent: int = 0
+    ulaw_bytes_sent: int = 0
+    media_received: int = 0
+    ulaw_bytes_received: int = 0
+    marks_sent: int = 0
+    marks_played: int = 0
+    marks_flushed: int = 0
+    clears_sent: int = 0
+    dtmf_received: int = 0
+    malformed_dropped: int = 0
+    sequence_gaps: int = 0
+    sequence_missing: int = 0
+    sequence_out_of_order: int = 0
+    outbound_dropped: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """Return the counters as a plain dict (for metrics exporters)."""
+        return asdict(self)
+
+
+class TwilioMediaStreamSerializer(FrameSerializer):
+    """Serializer for Twilio bidirectional Media Streams, μ-law exact at 8000 Hz.
+
+    Outbound: ``OutputAudioRawFrame`` (PCM16, 8000 Hz) → ``media``;
+    ``InterruptionFrame`` → ``clear``; :class:`~pipecat_twilio_realtime.frames.TwilioMarkRequestFrame`
+    (or an ``OutputTransportMessageFrame`` carrying ``{"event": "mark", "mark": {"name": ...}}``)
+    → ``mark``; ``EndFrame``/``CancelFrame`` → hang-up through the Twilio REST API when
+    credentials are given.
+
+    Inbound: ``media`` → ``InputAudioRawFrame`` (PCM16, 8000 Hz); ``dtmf`` → ``InputDTMFFrame``;
+    ``mark`` → :class:`~pipecat_twilio_realtime.frames.TwilioMarkEchoFrame`; ``start`` records the
+    stream; ``stop`` → :class:`~pipecat_twilio_realtime.frames.TwilioStopFrame`. Unusable input is
+    logged (the first time per kind at warning level) and dropped; the call goes on.
+    """
+
+    class InputParams(FrameSerializer.InputParams):
+        """Configuration parameters for TwilioMediaStreamSerializer.
+
+        Parameters:
+            auto_hang_up: Hang up the call through the Twilio REST API on ``EndFrame`` or
+                ``CancelFrame``. Needs ``call_sid``, ``account_sid`` and ``auth_token``; with
+                none of them given it is skipped.
+            max_message_bytes: Largest inbound message accepted; bigger ones are dropped.
+        """
+
+        auto_hang_up: bool = True
+        max_message_bytes: int = tp.MAX_MESSAGE_BYTES
+
+    def __init__(
+        self,
+        stream_sid: str | None = None,
+        call_sid: str | None = None,
+        account_sid: str | None = None,
+        auth_token: str | None = None,
+        params: InputParams | None = None,
+        *,
+        twilio_client: Any | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Initialize the serializer.
+
+        Args:
+            stream_sid: The stream SID, when the application already read Twilio's ``start``
+                message (e.g. with ``parse_telephony_websocket``); otherwise it is learnt from
+                ``start`` and outbound audio before it is dropped.
+            call_sid: The call to hang up. Take it from the signed webhook or handshake,
+                not from the unauthenticated ``start`` message.
+            account_sid: Twilio account SID, for hang-up.
+            auth_token: Twilio auth token, for hang-up. Never logged.
+            params: Configuration parameters.
+            twilio_client: A ready ``twilio.rest.Client`` (built with
+                ``AsyncTwilioHttpClient``) to use for hang-up instead of building one.
+            **kwargs: Passed to ``FrameSerializer`` (e.g. ``name``).
+
+        Raises:
+            ValueError: If hang-up credentials are given only in part.
+        """
+        params = params or TwilioMediaStreamSerializer.InputParams()
+        super().__init__(params, **kwargs)
+        self._params: TwilioMediaStreamSerializer.InputParams = params
+        if params.max_message_bytes <= 0:
+            raise ValueError("max_message_bytes must be positive")
+
+        self._hang_up_enabled = False
+        if params.auto_hang_up:
+            given = {"call_sid": call_sid, "account_sid": account_sid}
+            if twilio_client is None:
+                given["auth_token"] = auth_token
+            missing = [k for k, v in given.items() if not v]
+            if len(missing) < len(given):
+                if missing:
+                    raise ValueError(
+                        "auto_hang_up needs call_sid, account_sid and auth_token; "
+                        f"missing: {', '.join(missing)}"
+                    )
+                self._hang_up_enabled = True
+
+        self._stream_sid = stream_sid
+        self._call_sid = call_sid
+        self._account_sid = account_sid
+        self._auth_token = auth_token
+        self._twilio_client = twilio_client
+        self._hangup_attempted = False
+        self._stopped = False
+
+        self._start: tp.Start | None = None
+        self._sequence = tp.SequenceTracker()
+        self._stats = TwilioStreamStats()
+        self._mark_index = 0
+        self._pending_marks: dict[str, tuple[str, int]] = {}
+        self._flushed_marks: dict[str, tuple[str, int]] = {}
+        self._warned: set[str] = set()
+
+    # ------------------------------------------------------------------ public state
+
+    @property
+    def stats(self) -> TwilioStreamStats:
+        """Live counters of what crossed the socket."""
+        return self._stats
+
+    @property
+    def stream_sid(self) -> str | None:
+        """The stream SID, once known."""
+        return self._stream_sid
+
+    @property
+    def start_event(self) -> tp.Start | None:
+        """Twilio's ``start`` message, when it reached this serializer."""
+        return self._start
+
+    @property
+    def custom_parameters(self) -> dict[str, str]:
+        """The ``<Parameter>`` values from ``start`` (empty before it)."""
+        return dict(self._start.custom_parameters) if self._start else {}
+
+    # ------------------------------------------------------------------ setup
+
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
+        """Check that the pipeline runs at 8000 Hz both ways (called by input and output side).
+
+        Args:
+            setup: The pipeline-level setup.
+
+        Raises:
+            ValueError: If either pipeline rate is not 8000 Hz.
+        """
+        rates = {
+            "audio_in_sample_rate": setup.audio_in_sample_rate,
+            "audio_out_sample_rate": setup.audio_out_sample_rate,
+        }
+        wrong = {k: v for k, v in rates.items() if v and v != g711.SAMPLE_RATE}
+        if wrong:
+            shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
+            raise ValueError(
+                f"{self}: Twilio audio is 8000 Hz μ-law and this serializer never resamples, "
+                f"but the pipeline runs at {shown}. Use {PIPELINE_RATE_HINT}."
+            )
+
+    # ------------------------------------------------------------------ outbound
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind in self._warned:
+            logger.debug(f"{self} {message}")
+        else:
+            self._warned.add(kind)
+            logger.warning(f"{self} {message} (further ones logged at debug level)")
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        """Turn one frame into at most one Twilio message.
+
+        Args:
+            frame: The frame from the output transport.
+
+        Returns:
+            The JSON text to send, or ``None`` when nothing is sent for this frame.
+        """
+        if isinstance(frame, (EndFrame, CancelFrame)):
+            if self._hang_up_enabled and not self._hangup_attempted and not self._stopped:
+                self._hangup_attempted = True
+                await self._hang_up()
+            return None
+        if isinstance(frame, InterruptionFrame):
+            return self._clear()
+        if isinstance(frame, AudioRawFrame):
+            return self._media(frame)
+        if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
+            if self.should_ignore_frame(frame):
+                return None
+            return self._transport_message(frame)
+        return None
+
+    def _outbound_ready(self, what: str) -> str | None:
+        if self._stopped:
+            self._stats.outbound_dropped += 1
+            return None
+        if self._stream_sid is None:
+            self._stats.outbound_dropped += 1
+            self._warn_once(
+                "no_stream", f"dropped outbound {what}: no streamSid yet (Twilio's 'start' not seen)"
+            )
+            return None
+        return self._stream_sid
+
+    def _media(self, frame: AudioRawFrame) -> str | None:
+        if frame.sample_rate != g711.SAMPLE_RATE or frame.num_channels != 1:
+            self._stats.outbound_dropped += 1
+            self._warn_once(
+                "wrong_rate",
+                f"dropped outbound audio at {frame.sample_rate} Hz x{frame.num_channels}: Twilio needs "
+                f"8000 Hz mono and this serializer never resamples. Use {PIPELINE_RATE_HINT}.",
+            )
+            return None
+        if not frame.audio:
+            return None
+        sid = self._outbound_ready("audio")
+        if sid is None:
+            return None
+        try:
+            ulaw = g711.encode(frame.audio)
+        except ValueError as e:
+            self._stats.outbound_dropped += 1
+            self._warn_once("odd_pcm", f"dropped outbound audio: {e}")
+            return None
+        self._stats.media_sent += 1
+        self._stats.ulaw_bytes_sent += len(ulaw)
+        return tp.build_media(sid, ulaw)
+
+    def _clear(self) -> str | None:
+        sid = self._outbound_ready("clear")
+        if sid is None:
+            return None
+        self._stats.clears_sent += 1
+        # Twilio echoes every pending mark at once after a clear: those were flushed, not played.
+        self._flushed_marks.update(self._pending_marks)
+        self._pending_marks.clear()
+        return tp.build_clear(sid)
+
+    def _transport_message(
+        self, frame: OutputTransportMessageFrame | OutputTransportMessageUrgentFrame
+    ) -> str | None:
+        message = frame.message
+        event = message.get("event") if isinstance(message, dict) else None
+        if isinstance(frame, TwilioMarkRequestFrame) or event == "mark":
+            label = frame.label if isinstance(frame, TwilioMarkRequestFrame) else None
+            if label is None:
+                mark = message.get("mark") if isinstance(message, dict) else None
+                label = str(mark.get("name", "mark")) if isinstance(mark, dict) else "mark"
+            return self._mark(label)
+        if event == "clear":
+            return self._clear()
+        self._stats.outbound_dropped += 1
+        self._warn_once(
+            "bad_outbound",
+            f"dropped an outbound transport message with event {event!r}: a Twilio stream accepts "
+            "only media, mark and clear (anything else is rejected with error 31951)",
+        )
+        return None
+
+    def _mark(self, label: str) -> str | None:
+        sid = self._outbound_ready("mark")
+        if sid is None:
+            return None
+        self._mark_index += 1
+        sent = self._stats.ulaw_bytes_sent
+        name = f"{label}:{self._mark_index}:{sent}"
+        self._pending_marks[name] = (label, sent)
+        self._stats.marks_sent += 1
+        return tp.build_mark(sid, name)
+
+    # ------------------------------------------------------------------ inbound
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        """Turn one Twilio message into a frame (or ``None``).
+
+        Args:
+            data: The websocket message.
+
+        Returns:
+            The frame to push into the pipeline, or ``None``.
+        """
+        try:
+            event = tp.parse_message(data, max_bytes=self._params.max_message_bytes)
+        except tp.TwilioProtocolError as e:
+            self._stats.malformed_dropped += 1
+            self._warn_once(f"in:{e.reason}", f"dropped a Twilio message: {e}")
+            logger.debug(f"{self} dropped message starts {data[:60]!r}")
+            return None
+
+        if isinstance(event, tp.Connected):
+            return None
+        self._observe_sequence(event.sequence_number)
+        if isinstance(event, tp.Media):
+            return self._on_media(event)
+        if isinstance(event, tp.Mark):
+            return self._on_mark(event)
+        if isinstance(event, tp.Dtmf):
+            self._stats.dtmf_received += 1
+            return InputDTMFFrame(KeypadEntry(event.digit)) if event.digit in _KEYPAD else None
+        if isinstance(event, tp.Start):
+            self._on_start(event)
+            return None
+        if isinstance(event, tp.Stop):
+            self._stopped = True
+            logger.info(f"{self} Twilio stream {event.stream_sid} stopped")
+            return TwilioStopFrame(call_sid=event.call_sid, reason="twilio stop")
+        return None  # pragma: no cover - every event type is handled above
+
+    def _observe_sequence(self, number: int) -> None:
+        skipped = self._sequence.observe(number)
+        if skipped > 0:
+            self._stats.sequence_gaps += 1
+            self._stats.sequence_missing += skipped
+            logger.debug(f"{self} sequenceNumber skipped {skipped} before {number}")
+        elif skipped < 0:
+            self._stats.sequence_out_of_order += 1
+            logger.debug(f"{self} sequenceNumber {number} is a duplicate or out of order")
+
+    def _on_start(self, event: tp.Start) -> None:
+        if self._stream_sid and self._stream_sid != event.stream_sid:
+            self._warn_once(
+                "sid_mismatch",
+                f"'start' names stream {event.stream_sid} "
+                f"but this serializer was built for {self._stream_sid}",
+            )
+        self._start = event
+        self._stream_sid = self._stream_sid or event.stream_sid
+        logger.info(f"{self} Twilio stream {event.stream_sid} started, tracks={list(event.tracks)}")
+
+    def _on_media(self, event: tp.Media) -> Frame | None:
+        self._stats.media_received += 1
+        self._stats.ulaw_bytes_received += len(event.payload)
+        return InputAudioRawFrame(
+            audio=g711.decode(event.payload), sample_rate=g711.SAMPLE_RATE, num_channels=1
+        )
+
+    def _on_mark(self, event: tp.Mark) -> Frame:
+        name = event.name
+        if name in self._pending_marks:
+            label, sent = self._pending_marks[name]
+            # Marks echo in order: any still pending before this one was sent earlier and is done too.
+            for earlier in list(self._pending_marks):
+                del self._pending_marks[earlier]
+                if earlier == name:
+                    break
+            self._stats.marks_played += 1
+            return TwilioMarkEchoFrame(mark_name=name, label=label, ulaw_bytes_sent=sent, played=True)
+        if name in self._flushed_marks:
+            label, sent = self._flushed_marks.pop(name)
+            self._stats.marks_flushed += 1
+            return TwilioMarkEchoFrame(mark_name=name, label=label, ulaw_bytes_sent=sent, played=False)
+        self._warn_once("unknown_mark", f"Twilio echoed a mark this serializer did not send: {name[:40]!r}")
+        return TwilioMarkEchoFrame(mark_name=name, label=name, ulaw_bytes_sent=None, played=True)
+
+    # ------------------------------------------------------------------ hang-up
+
+    async def _hang_up(self) -> None:
+        """Complete the call through the Twilio REST API (async HTTP client)."""
+        call_sid = self._call_sid
+        try:
+            client = self._twilio_client
+            if client is None:
+                from twilio.http.async_http_client import AsyncTwilioHttpClient
+                from twilio.rest import Client
+
+                client = Client(self._account_sid, self._auth_token, http_client=AsyncTwilioHttpClient())
+            await client.calls(call_sid).update_async(status="completed")
+            logger.info(f"{self} hung up Twilio call {call_sid}")
+        except Exception as e:  # the call may already be gone; never let hang-up kill shutdown
+            status = getattr(e, "status", None)
+            if status == 404:
+                logger.debug(f"{self} Twilio call {call_sid} was already over")
+            else:
+                logger.error(
+                    f"{self} failed to hang up Twilio call {call_sid}: {type(e).__name__} (status {status})"
+                )
+
+
+_KEYPAD = {k.value for k in KeypadEntry}
