@@ -1,0 +1,13 @@
+"""Test helpers for Twilio + OpenAI Realtime bots, usable in your own test suites (no network needed).
+
+Each helper runs a real websocket peer on 127.0.0.1.
+"""
+
+from pipecat_twilio_realtime.testing.clips import CLIP_NAMES, CLIP_TEXTS, clip_duration_ms, load_clip
+
+__all__: list[str] = [
+    "CLIP_NAMES",
+    "CLIP_TEXTS",
+    "clip_duration_ms",
+    "load_clip",
+]
