@@ -421,3 +421,32 @@ async def test_wait_for_and_clean_shutdown_mid_reply() -> None:
                 await standin.wait_for("response.done", timeout=0.05)
     # stopped while a reply was streaming: no task of the stand-in is left behind
     assert asyncio.all_tasks() - before == set()
+
+
+async def test_function_call_then_spoken_reply() -> None:
+    async with RealtimeStandIn(speed=math.inf, function_call=("get_hours", {"day": "tomorrow"})) as standin:
+        async for client in _client(standin):
+            await client.update_pcmu(tools=[{"type": "function", "name": "get_hours", "parameters": {}}])
+            await client.speak(load_clip("caller_question"))
+            await client.until("response.done")
+            done = client.of_type("response.function_call_arguments.done")[0]
+            assert (done["name"], json.loads(done["arguments"])) == ("get_hours", {"day": "tomorrow"})
+            assert client.of_type("response.output_audio.delta") == []
+            await client.send(
+                {
+                    "type": "conversation.item.create",
+                    "item": {
+                        "type": "function_call_output",
+                        "call_id": done["call_id"],
+                        "output": '"9 to 6"',
+                    },
+                }
+            )
+            await client.until("conversation.item.done")
+            await client.send({"type": "response.create"})
+            await client.until("response.done")
+            assert client.delta_bytes() == load_clip("bot_answer")
+            for event in client.events:
+                SERVER_EVENT.validate_python(event)
+                parse_server_event(json.dumps(event))
+            assert standin.errors == []

@@ -34,7 +34,8 @@ Example::
         await standin.wait_for("response.done")
         assert standin.session["audio"]["output"]["format"] == {"type": "audio/pcmu"}
 
-Not modelled: text-only output, function calls, transcription sessions,
+Function calls are modelled minimally (see the ``function_call`` option). Not
+modelled: text-only output, transcription sessions,
 input transcription, rate limits, the 60-minute session limit.
 """
 
@@ -74,6 +75,8 @@ from openai.types.realtime import (
     ResponseContentPartDoneEvent,
     ResponseCreatedEvent,
     ResponseDoneEvent,
+    ResponseFunctionCallArgumentsDeltaEvent,
+    ResponseFunctionCallArgumentsDoneEvent,
     ResponseOutputItemAddedEvent,
     ResponseOutputItemDoneEvent,
     SessionCreatedEvent,
@@ -232,6 +235,7 @@ class _Reply:
         self.task: asyncio.Task[None] | None = None
         self.sent_bytes = 0
         self.cancel_reason: Literal["turn_detected", "client_cancelled"] | None = None
+        self.function_call: tuple[str, str, str] | None = None  # (name, call_id, arguments JSON)
 
 
 class _Call:
@@ -251,6 +255,7 @@ class _Call:
         self.reply: _Reply | None = None
         self.reply_count = 0
         self.updated_once = False
+        self.function_called = False
 
 
 class RealtimeStandIn:
@@ -283,6 +288,7 @@ class RealtimeStandIn:
         error_after_session: bool = False,
         session_confirm_delay: float = 0.0,
         model: str = "gpt-realtime",
+        function_call: tuple[str, dict[str, Any]] | None = None,
     ) -> None:
         """Configure the stand-in.
 
@@ -302,6 +308,9 @@ class RealtimeStandIn:
             session_confirm_delay: Seconds to wait before answering a ``session.update``
                 (events behind it wait too, as on one ordered socket).
             model: The model reported in the session unless the URL's ``model`` query says otherwise.
+            function_call: ``(name, arguments)``: answer the first caller turn with a call to that
+                function instead of speech; the next ``response.create`` (after the client adds its
+                ``function_call_output`` item) speaks the reply clip as usual.
 
         Raises:
             ValueError: For an unknown clip name or a non-positive ``delta_ms``/``speed``.
@@ -322,6 +331,7 @@ class RealtimeStandIn:
         self.error_after_session = error_after_session
         self.session_confirm_delay = session_confirm_delay
         self.model = model
+        self.function_call = function_call
 
         self.received: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
@@ -897,6 +907,14 @@ class RealtimeStandIn:
     # ------------------------------------------------------------------ replies
 
     def _start_reply(self, call: _Call) -> None:
+        if self.function_call is not None and call.user_turns > 0 and not call.function_called:
+            call.function_called = True
+            reply = _Reply(self._new_id("resp"), self._new_id("item"), "")
+            name, arguments = self.function_call
+            reply.function_call = (name, self._new_id("call"), json.dumps(arguments))
+            call.reply = reply
+            reply.task = asyncio.create_task(self._run_reply(call, reply), name=f"{self} {reply.response_id}")
+            return
         if self.greeting and call.user_turns == 0:
             clip = "bot_greeting"
         else:
@@ -966,7 +984,10 @@ class RealtimeStandIn:
     async def _run_reply(self, call: _Call, reply: _Reply) -> None:
         """Send one whole reply, unless the call ends first."""
         try:
-            await self._send_reply(call, reply)
+            if reply.function_call is not None:
+                await self._send_function_call(call, reply, *reply.function_call)
+            else:
+                await self._send_reply(call, reply)
         except ConnectionClosed:
             logger.debug(f"{self} call closed during {reply.response_id}")
         except Exception:  # a bug in the stand-in must not vanish inside a task
@@ -1067,10 +1088,122 @@ class RealtimeStandIn:
                 await asyncio.sleep(0)
         await self._finish_reply(call, reply, status="completed")
 
+    async def _send_function_call(
+        self, call: _Call, reply: _Reply, name: str, call_id: str, arguments: str
+    ) -> None:
+        """Send a response whose only output is a function call item, as the real server does."""
+        previous = call.last_item_id
+        await self._send(
+            call,
+            ResponseCreatedEvent.model_validate(
+                {
+                    "type": "response.created",
+                    "event_id": self._new_id("event"),
+                    "response": self._response(call, reply, "in_progress", None),
+                }
+            ),
+        )
+        item: dict[str, Any] = {
+            "id": reply.item_id,
+            "object": "realtime.item",
+            "type": "function_call",
+            "status": "in_progress",
+            "name": name,
+            "call_id": call_id,
+            "arguments": "",
+        }
+        call.items[reply.item_id] = item
+        call.last_item_id = reply.item_id
+        common = {"event_id": self._new_id("event"), "response_id": reply.response_id, "output_index": 0}
+        await self._send(
+            call,
+            ResponseOutputItemAddedEvent.model_validate(
+                {"type": "response.output_item.added", **common, "item": item}
+            ),
+        )
+        await self._send(
+            call,
+            ConversationItemAdded.model_validate(
+                {
+                    "type": "conversation.item.added",
+                    "event_id": self._new_id("event"),
+                    "item": item,
+                    "previous_item_id": previous,
+                }
+            ),
+        )
+        ids: dict[str, Any] = {
+            "response_id": reply.response_id,
+            "item_id": reply.item_id,
+            "output_index": 0,
+            "call_id": call_id,
+        }
+        await self._send(
+            call,
+            ResponseFunctionCallArgumentsDeltaEvent(
+                type="response.function_call_arguments.delta",
+                event_id=self._new_id("event"),
+                delta=arguments,
+                **ids,
+            ),
+        )
+        await self._send(
+            call,
+            ResponseFunctionCallArgumentsDoneEvent(
+                type="response.function_call_arguments.done",
+                event_id=self._new_id("event"),
+                arguments=arguments,
+                name=name,
+                **ids,
+            ),
+        )
+        item = {**item, "status": "completed", "arguments": arguments}
+        call.items[reply.item_id] = item
+        await self._send(
+            call,
+            ResponseOutputItemDoneEvent.model_validate(
+                {
+                    "type": "response.output_item.done",
+                    **common,
+                    "event_id": self._new_id("event"),
+                    "item": item,
+                }
+            ),
+        )
+        await self._send(
+            call,
+            ConversationItemDone.model_validate(
+                {"type": "conversation.item.done", "event_id": self._new_id("event"), "item": item}
+            ),
+        )
+        call.reply = None
+        await self._send(
+            call,
+            ResponseDoneEvent.model_validate(
+                {
+                    "type": "response.done",
+                    "event_id": self._new_id("event"),
+                    "response": self._response(call, reply, "completed", item),
+                }
+            ),
+        )
+
     async def _finish_reply(
         self, call: _Call, reply: _Reply, *, status: Literal["completed", "cancelled"]
     ) -> None:
         call.reply = None
+        if reply.function_call is not None:  # cancelled before its item was complete
+            await self._send(
+                call,
+                ResponseDoneEvent.model_validate(
+                    {
+                        "type": "response.done",
+                        "event_id": self._new_id("event"),
+                        "response": self._response(call, reply, status, None),
+                    }
+                ),
+            )
+            return
         if status == "completed":
             text = CLIP_TEXTS[reply.clip]
         else:  # the transcript of what was produced so far, roughly
