@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipecat.frames.frames import EndFrame, OutputTransportMessageFrame, SystemFrame
+from pipecat.frames.frames import EndWorkerFrame, OutputTransportMessageFrame, SystemFrame
 
 __all__ = ["TwilioMarkEchoFrame", "TwilioMarkRequestFrame", "TwilioStopFrame"]
 
@@ -53,8 +53,11 @@ class TwilioMarkEchoFrame(SystemFrame):
 
 
 @dataclass
-class TwilioStopFrame(EndFrame):
+class TwilioStopFrame(EndWorkerFrame):
     """Twilio sent ``stop``: the caller hung up or the stream ended. Ends the pipeline cleanly.
+
+    It is an ``EndWorkerFrame``: when it reaches the end of the pipeline the worker sends an
+    ``EndFrame`` through the whole pipeline, so every processor stops in order.
 
     Parameters:
         call_sid: The call SID from the ``stop`` message (unauthenticated: informational).

@@ -426,7 +426,11 @@ class TwilioMediaStreamSerializer(FrameSerializer):
                 from twilio.http.async_http_client import AsyncTwilioHttpClient
                 from twilio.rest import Client
 
-                client = Client(self._account_sid, self._auth_token, http_client=AsyncTwilioHttpClient())
+                client = Client(
+                    self._account_sid,
+                    self._auth_token,
+                    http_client=AsyncTwilioHttpClient(pool_connections=False),
+                )
             await client.calls(call_sid).update_async(status="completed")
             logger.info(f"{self} hung up Twilio call {call_sid}")
         except Exception as e:  # the call may already be gone; never let hang-up kill shutdown
