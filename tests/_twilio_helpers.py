@@ -1,0 +1,99 @@
+"""Shared helpers for tests that play Twilio: literal messages and a loopback uvicorn server."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import uvicorn
+
+STREAM_SID = "MZ00000000000000000000000000000001"
+CALL_SID = "CA00000000000000000000000000000001"
+ACCOUNT_SID = "AC00000000000000000000000000000001"
+
+
+def connected() -> str:
+    return json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+
+
+def start(seq: int = 1, **custom: str) -> str:
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": str(seq),
+            "streamSid": STREAM_SID,
+            "start": {
+                "accountSid": ACCOUNT_SID,
+                "streamSid": STREAM_SID,
+                "callSid": CALL_SID,
+                "tracks": ["inbound"],
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                "customParameters": custom,
+            },
+        }
+    )
+
+
+def media(seq: int, ulaw: bytes, chunk: int = 1) -> str:
+    return json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": str(seq),
+            "streamSid": STREAM_SID,
+            "media": {
+                "track": "inbound",
+                "chunk": str(chunk),
+                "timestamp": str((chunk - 1) * 20),
+                "payload": base64.b64encode(ulaw).decode(),
+            },
+        }
+    )
+
+
+def mark(seq: int, name: str) -> str:
+    return json.dumps(
+        {"event": "mark", "sequenceNumber": str(seq), "streamSid": STREAM_SID, "mark": {"name": name}}
+    )
+
+
+def dtmf(seq: int, digit: str) -> str:
+    return json.dumps(
+        {
+            "event": "dtmf",
+            "sequenceNumber": str(seq),
+            "streamSid": STREAM_SID,
+            "dtmf": {"track": "inbound_track", "digit": digit},
+        }
+    )
+
+
+def stop(seq: int) -> str:
+    return json.dumps(
+        {
+            "event": "stop",
+            "sequenceNumber": str(seq),
+            "streamSid": STREAM_SID,
+            "stop": {"accountSid": ACCOUNT_SID, "callSid": CALL_SID},
+        }
+    )
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any) -> AsyncIterator[int]:
+    """Serve an ASGI app with uvicorn on 127.0.0.1, yielding its port."""
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        async with asyncio.timeout(10):
+            while not server.started:
+                await asyncio.sleep(0.01)
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)

@@ -1,0 +1,357 @@
+"""TwilioMediaStreamSerializer: unit behaviour, a real transport end to end, hang-up via the twilio SDK."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
+from loguru import logger
+from pipecat.clocks.system_clock import SystemClock
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    EndWorkerFrame,
+    Frame,
+    InputAudioRawFrame,
+    InputDTMFFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+    OutputTransportMessageFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.utils.asyncio.task_manager import TaskManager
+from pipecat.workers.runner import WorkerRunner
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+from websockets.asyncio.client import connect
+
+from pipecat_twilio_realtime import (
+    TwilioMarkEchoFrame,
+    TwilioMarkRequestFrame,
+    TwilioMediaStreamSerializer,
+    TwilioStopFrame,
+    g711,
+)
+
+from . import _twilio_helpers as tw
+
+RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
+
+
+def _setup(rate_in: int = 8000, rate_out: int = 8000) -> FrameProcessorSetup:
+    return FrameProcessorSetup(
+        clock=SystemClock(),
+        task_manager=TaskManager(),
+        pipeline_worker=None,  # type: ignore[arg-type]
+        audio_in_sample_rate=rate_in,
+        audio_out_sample_rate=rate_out,
+    )
+
+
+async def _started(**kwargs: Any) -> TwilioMediaStreamSerializer:
+    serializer = TwilioMediaStreamSerializer(**kwargs)
+    await serializer.setup(_setup())
+    assert await serializer.deserialize(tw.connected()) is None
+    assert await serializer.deserialize(tw.start()) is None
+    return serializer
+
+
+def pcm_frame(ulaw: bytes, rate: int = 8000) -> OutputAudioRawFrame:
+    return OutputAudioRawFrame(audio=g711.decode(ulaw), sample_rate=rate, num_channels=1)
+
+
+@pytest.fixture
+def logs() -> Any:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
+    yield lines
+    logger.remove(sink)
+
+
+# ----------------------------------------------------------------------------- construction and setup
+
+
+@pytest.mark.parametrize(("rate_in", "rate_out"), [(16000, 8000), (8000, 24000), (24000, 24000)])
+async def test_setup_refuses_any_rate_but_8000(rate_in: int, rate_out: int) -> None:
+    serializer = TwilioMediaStreamSerializer()
+    with pytest.raises(ValueError) as info:
+        await serializer.setup(_setup(rate_in, rate_out))
+    assert RATE_HINT in str(info.value)
+    assert str(rate_in if rate_in != 8000 else rate_out) in str(info.value)
+
+
+def test_partial_hang_up_credentials_are_named() -> None:
+    with pytest.raises(ValueError, match="missing: account_sid, auth_token"):
+        TwilioMediaStreamSerializer(call_sid=tw.CALL_SID)
+    with pytest.raises(ValueError, match="missing: call_sid"):
+        TwilioMediaStreamSerializer(account_sid=tw.ACCOUNT_SID, auth_token="secret")
+    TwilioMediaStreamSerializer()  # no credentials at all: no hang-up, no error
+
+
+# ----------------------------------------------------------------------------- outbound
+
+
+async def test_audio_becomes_an_exact_media_message() -> None:
+    serializer = await _started()
+    ulaw = bytes(range(256))
+    message = json.loads(await serializer.serialize(pcm_frame(ulaw)))
+    assert set(message) == {"event", "streamSid", "media"} and set(message["media"]) == {"payload"}
+    assert message["event"] == "media" and message["streamSid"] == tw.STREAM_SID
+    assert base64.b64decode(message["media"]["payload"]) == ulaw.replace(b"\x7f", b"\xff")
+    assert (serializer.stats.media_sent, serializer.stats.ulaw_bytes_sent) == (1, 256)
+
+
+async def test_wrong_rate_frame_is_dropped_and_counted(logs: list[str]) -> None:
+    serializer = await _started()
+    assert await serializer.serialize(pcm_frame(b"\x00" * 160, rate=24000)) is None
+    assert serializer.stats.outbound_dropped == 1 and serializer.stats.media_sent == 0
+    assert any("24000 Hz" in line and RATE_HINT in line for line in logs)
+
+
+async def test_audio_before_start_is_dropped() -> None:
+    serializer = TwilioMediaStreamSerializer()
+    await serializer.setup(_setup())
+    assert await serializer.serialize(pcm_frame(b"\x10" * 160)) is None
+    assert serializer.stats.outbound_dropped == 1
+    await serializer.deserialize(tw.start())
+    assert await serializer.serialize(pcm_frame(b"\x10" * 160)) is not None
+
+
+async def test_interruption_becomes_clear() -> None:
+    serializer = await _started()
+    assert json.loads(await serializer.serialize(InterruptionFrame())) == {
+        "event": "clear",
+        "streamSid": tw.STREAM_SID,
+    }
+    assert serializer.stats.clears_sent == 1
+
+
+async def test_mark_request_echo_maps_back_to_bytes_sent() -> None:
+    serializer = await _started()
+    await serializer.serialize(pcm_frame(b"\x20" * 160))
+    await serializer.serialize(pcm_frame(b"\x20" * 160))
+    mark = json.loads(await serializer.serialize(TwilioMarkRequestFrame(label="reply")))
+    assert set(mark) == {"event", "streamSid", "mark"} and set(mark["mark"]) == {"name"}
+    echo = await serializer.deserialize(tw.mark(5, mark["mark"]["name"]))
+    assert isinstance(echo, TwilioMarkEchoFrame)
+    assert (echo.label, echo.ulaw_bytes_sent, echo.played) == ("reply", 320, True)
+    assert (serializer.stats.marks_sent, serializer.stats.marks_played) == (1, 1)
+
+
+async def test_marks_pending_at_a_clear_come_back_flushed() -> None:
+    serializer = await _started()
+    await serializer.serialize(pcm_frame(b"\x20" * 160))
+    first = json.loads(await serializer.serialize(TwilioMarkRequestFrame(label="a")))["mark"]["name"]
+    await serializer.serialize(pcm_frame(b"\x20" * 160))
+    second = json.loads(await serializer.serialize(TwilioMarkRequestFrame(label="b")))["mark"]["name"]
+    played = await serializer.deserialize(tw.mark(3, first))
+    await serializer.serialize(InterruptionFrame())
+    flushed = await serializer.deserialize(tw.mark(4, second))
+    assert isinstance(played, TwilioMarkEchoFrame) and played.played
+    assert isinstance(flushed, TwilioMarkEchoFrame) and not flushed.played and flushed.ulaw_bytes_sent == 320
+    after = json.loads(await serializer.serialize(TwilioMarkRequestFrame(label="c")))["mark"]["name"]
+    again = await serializer.deserialize(tw.mark(5, after))
+    assert isinstance(again, TwilioMarkEchoFrame) and again.played
+    assert (serializer.stats.marks_played, serializer.stats.marks_flushed) == (2, 1)
+
+
+async def test_plain_transport_mark_message_is_honoured_and_others_dropped(logs: list[str]) -> None:
+    serializer = await _started()
+    mark = await serializer.serialize(
+        OutputTransportMessageFrame(message={"event": "mark", "mark": {"name": "x"}})
+    )
+    assert json.loads(mark)["mark"]["name"].startswith("x:")
+    assert (
+        await serializer.serialize(OutputTransportMessageFrame(message={"event": "hello", "type": "x"}))
+        is None
+    )
+    assert serializer.stats.outbound_dropped == 1
+    assert any("'hello'" in line and "31951" in line for line in logs)
+
+
+# ----------------------------------------------------------------------------- inbound
+
+
+async def test_media_becomes_pcm16_at_8000() -> None:
+    serializer = await _started()
+    frame = await serializer.deserialize(tw.media(2, b"\x00\x80\xff"))
+    assert isinstance(frame, InputAudioRawFrame)
+    assert (frame.sample_rate, frame.num_channels) == (8000, 1)
+    assert frame.audio == g711.decode(b"\x00\x80\xff")
+    assert (serializer.stats.media_received, serializer.stats.ulaw_bytes_received) == (1, 3)
+
+
+async def test_dtmf_stop_and_start_details() -> None:
+    serializer = TwilioMediaStreamSerializer()
+    await serializer.deserialize(tw.start(who="ana"))
+    assert serializer.stream_sid == tw.STREAM_SID and serializer.custom_parameters == {"who": "ana"}
+    dtmf = await serializer.deserialize(tw.dtmf(2, "7"))
+    assert isinstance(dtmf, InputDTMFFrame) and dtmf.button.value == "7"
+    stop = await serializer.deserialize(tw.stop(3))
+    assert (
+        isinstance(stop, TwilioStopFrame)
+        and isinstance(stop, EndWorkerFrame)
+        and stop.call_sid == tw.CALL_SID
+    )
+    assert await serializer.serialize(pcm_frame(b"\x00" * 160)) is None  # nothing goes out after stop
+
+
+async def test_malformed_input_is_logged_once_dropped_and_the_call_goes_on(logs: list[str]) -> None:
+    serializer = await _started()
+    bad = [
+        "{oops",
+        '{"event": "bogus"}',
+        tw.media(2, b"x").replace('"payload": "eA=="', '"payload": "%%"'),
+        "{oops",
+    ]
+    for message in bad:
+        assert await serializer.deserialize(message) is None
+    assert serializer.stats.malformed_dropped == 4
+    warnings = [line for line in logs if "WARNING" in line]
+    assert sum("not valid JSON" in line for line in warnings) == 1  # once per kind at warning level
+    assert any("'bogus'" in line for line in warnings) and any("base64" in line for line in warnings)
+    assert isinstance(await serializer.deserialize(tw.media(3, b"\x01" * 160)), InputAudioRawFrame)
+
+
+async def test_sequence_gaps_are_counted() -> None:
+    serializer = await _started()
+    for seq in (2, 3, 7, 7):
+        await serializer.deserialize(tw.media(seq, b"\x01"))
+    assert (serializer.stats.sequence_gaps, serializer.stats.sequence_missing) == (1, 3)
+    assert serializer.stats.sequence_out_of_order == 1
+
+
+# ----------------------------------------------------------------------------- end to end, real transport
+
+
+class Loopback(FrameProcessor):
+    """Plays caller audio back to the caller, and asks for a mark after each chunk."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            await self.push_frame(
+                OutputAudioRawFrame(audio=frame.audio, sample_rate=frame.sample_rate, num_channels=1)
+            )
+        else:
+            await self.push_frame(frame, direction)
+
+
+def loopback_app(serializers: list[TwilioMediaStreamSerializer]) -> FastAPI:
+    app = FastAPI()
+
+    @app.websocket("/ws")
+    async def ws(websocket: WebSocket) -> None:
+        await websocket.accept()
+        serializer = TwilioMediaStreamSerializer()
+        serializers.append(serializer)
+        params = FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
+        )
+        transport = FastAPIWebsocketTransport(websocket, params)
+        worker = PipelineWorker(
+            Pipeline([transport.input(), Loopback(), transport.output()]),
+            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+        )
+
+        @transport.event_handler("on_client_disconnected")
+        async def gone(*_: Any) -> None:
+            await worker.cancel()
+
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+
+    return app
+
+
+async def test_real_transport_echoes_bytes_exactly_with_exact_keys() -> None:
+    serializers: list[TwilioMediaStreamSerializer] = []
+    sent = bytes(range(256)) * 5  # every μ-law code
+    async with tw.serve(loopback_app(serializers)) as port, connect(f"ws://127.0.0.1:{port}/ws") as twilio:
+        await twilio.send(tw.connected())
+        await twilio.send(tw.start())
+        for i in range(0, len(sent), 160):
+            await twilio.send(tw.media(2 + i // 160, sent[i : i + 160], chunk=1 + i // 160))
+        heard = b""
+        async with asyncio.timeout(10):
+            while len(heard) < len(sent):
+                message = json.loads(await twilio.recv())
+                assert set(message) == {"event", "streamSid", "media"}, message
+                assert set(message["media"]) == {"payload"} and message["streamSid"] == tw.STREAM_SID
+                heard += base64.b64decode(message["media"]["payload"])
+        assert heard == sent.replace(b"\x7f", b"\xff")
+        await twilio.send(tw.stop(99))
+        async with asyncio.timeout(10):  # the pipeline ends and the bot closes the socket
+            async for _ in twilio:
+                pass
+    assert serializers[0].stats.ulaw_bytes_sent == len(sent)
+    assert serializers[0].stats.ulaw_bytes_received == len(sent)
+
+
+# ----------------------------------------------------------------------------- hang-up through the twilio SDK
+
+
+def fake_twilio_rest(posts: list[dict[str, Any]], status: int = 200) -> FastAPI:
+    app = FastAPI()
+
+    @app.post("/2010-04-01/Accounts/{account}/Calls/{call}.json")
+    async def update_call(account: str, call: str, request: Request) -> JSONResponse:
+        form = await request.form()
+        posts.append(
+            {
+                "account": account,
+                "call": call,
+                "form": dict(form),
+                "auth": request.headers.get("authorization"),
+            }
+        )
+        if status == 404:
+            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
+        return JSONResponse({"sid": call, "account_sid": account, "status": "completed"})
+
+    return app
+
+
+def sdk_client(port: int) -> Client:
+    client = Client(tw.ACCOUNT_SID, "test-token", http_client=AsyncTwilioHttpClient(pool_connections=False))
+    client.api.base_url = f"http://127.0.0.1:{port}"
+    return client
+
+
+async def test_end_frame_hangs_up_once_through_the_twilio_sdk() -> None:
+    posts: list[dict[str, Any]] = []
+    async with tw.serve(fake_twilio_rest(posts)) as port:
+        serializer = await _started(
+            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
+        )
+        assert await serializer.serialize(EndFrame()) is None
+        assert await serializer.serialize(CancelFrame()) is None
+    assert len(posts) == 1
+    assert posts[0]["call"] == tw.CALL_SID and posts[0]["account"] == tw.ACCOUNT_SID
+    assert posts[0]["form"] == {"Status": "completed"}
+    assert posts[0]["auth"].startswith("Basic ")
+
+
+async def test_no_hang_up_after_twilio_stop_and_404_is_quiet() -> None:
+    posts: list[dict[str, Any]] = []
+    async with tw.serve(fake_twilio_rest(posts, status=404)) as port:
+        serializer = await _started(
+            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
+        )
+        await serializer.deserialize(tw.stop(9))
+        await serializer.serialize(EndFrame())
+        assert posts == []
+        other = await _started(
+            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
+        )
+        await other.serialize(EndFrame())  # 404: the call is already over; must not raise
+    assert len(posts) == 1
