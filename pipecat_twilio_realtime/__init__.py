@@ -7,10 +7,14 @@ Public API (everything else is internal and may change)::
 
 from ._version import __version__
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
+from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
 from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
 from .twilio_protocol import TwilioProtocolError
 
 __all__ = [
+    "OpenAIRealtimeMuLawLLMService",
+    "PlaybackTracker",
+    "RealtimeMuLawStats",
     "TwilioMarkEchoFrame",
     "TwilioMarkRequestFrame",
     "TwilioMediaStreamSerializer",

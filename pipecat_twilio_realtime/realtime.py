@@ -1,0 +1,512 @@
+"""``OpenAIRealtimeMuLawLLMService``: Pipecat's OpenAI Realtime service pinned to G.711 μ-law both ways.
+
+Pipecat 1.14's ``OpenAIRealtimeLLMService`` accepts ``PCMUAudioFormat`` in its session settings but still
+resamples caller audio to 24 kHz PCM and labels every reply chunk as 24 kHz PCM: configuring μ-law there
+produces loud noise on the phone. This subclass keeps everything else of the stock service (function
+calling, context aggregation, transcripts) and replaces the audio path:
+
+* every ``session.update`` it sends carries ``audio.input.format`` and ``audio.output.format`` =
+  ``{"type": "audio/pcmu"}``, whatever the settings say (a settings update replaces the session
+  properties wholesale, so the formats are pinned on the wire, not only at construction);
+* caller audio (PCM16 at 8000 Hz) is μ-law encoded sample by sample and appended as is, only once the
+  server has confirmed ``audio/pcmu`` (earlier audio is held, up to ``max_pending_input_ms``);
+* reply deltas (μ-law) become PCM16 8000 Hz frames, sample by sample: nothing is resampled;
+* a ``session.updated`` reporting any other audio format is an error that ends the call;
+* barge-in clears Twilio at once and truncates the reply at what the caller really heard, measured by
+  Twilio ``mark`` echoes (:class:`PlaybackTracker`), never beyond the audio produced.
+
+The private hooks of the stock service it overrides are listed in ``STOCK_HOOKS``; the canary tests fail
+loudly when a Pipecat release changes them.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, cast
+
+from loguru import logger
+from pipecat.frames.frames import (
+    EndWorkerFrame,
+    Frame,
+    InputAudioRawFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.openai.realtime import events
+from pipecat.services.openai.realtime.llm import (
+    CurrentAudioResponse,
+    OpenAIRealtimeLLMService,
+    OpenAIRealtimeLLMSettings,
+)
+
+from . import g711
+from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
+
+__all__ = ["PHONE_TURN_DETECTION", "OpenAIRealtimeMuLawLLMService", "PlaybackTracker", "RealtimeMuLawStats"]
+
+PCMU = "audio/pcmu"
+PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
+STOCK_HOOKS = (
+    "_send_user_audio",
+    "_handle_evt_audio_delta",
+    "_calculate_audio_duration_ms",
+    "_truncate_current_audio_response",
+    "_handle_evt_session_created",
+    "_handle_evt_session_updated",
+    "_handle_evt_speech_started",
+    "_handle_bot_stopped_speaking",
+    "send_client_event",
+)
+"""Methods of Pipecat's ``OpenAIRealtimeLLMService`` this class overrides (checked by canary tests)."""
+
+PHONE_TURN_DETECTION = events.TurnDetection(
+    type="server_vad", threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500
+)
+"""Server VAD defaults for phone lines (OpenAI's documented defaults, which suit 8 kHz telephony)."""
+
+_MARK_PREFIX = "ptr:"
+_ULAW_BYTES_PER_MS = g711.SAMPLE_RATE // 1000
+
+
+@dataclass
+class RealtimeMuLawStats:
+    """Counters of the OpenAI side of a call, readable at any time.
+
+    Parameters:
+        appended_bytes: μ-law bytes sent in ``input_audio_buffer.append``.
+        appends: ``input_audio_buffer.append`` events sent.
+        held_before_session_bytes: caller μ-law held until the server confirmed ``audio/pcmu``.
+        dropped_input_bytes: caller μ-law dropped (held too long before the session was confirmed).
+        wrong_rate_frames: input frames dropped for not being PCM16 mono at 8000 Hz.
+        reply_bytes: μ-law bytes received in ``response.output_audio.delta``.
+        reply_deltas: those deltas.
+        dropped_reply_bytes: reply bytes dropped because the session format was not confirmed.
+        responses: reply audio items started.
+        barge_ins: times the caller talked over a reply.
+        truncations: ``(item_id, audio_end_ms, produced_ms)`` of each ``conversation.item.truncate`` sent.
+        format_mismatches: ``session.updated`` events that reported a format other than ``audio/pcmu``.
+        first_reply_latency_ms: from the server's ``speech_stopped`` to the first reply delta, per turn.
+    """
+
+    appended_bytes: int = 0
+    appends: int = 0
+    held_before_session_bytes: int = 0
+    dropped_input_bytes: int = 0
+    wrong_rate_frames: int = 0
+    reply_bytes: int = 0
+    reply_deltas: int = 0
+    dropped_reply_bytes: int = 0
+    responses: int = 0
+    barge_ins: int = 0
+    truncations: list[tuple[str, int, int]] = field(default_factory=list)
+    format_mismatches: int = 0
+    first_reply_latency_ms: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the counters as a plain dict (for metrics exporters)."""
+        return asdict(self)
+
+
+class PlaybackTracker:
+    """Maps Twilio mark echoes to how many μ-law bytes of each reply item the caller has heard.
+
+    The service asks for a mark named ``ptr:<item>/start`` before an item's first audio and
+    ``ptr:<item>/<bytes>`` as its audio goes out. The serializer stamps each mark with its own count
+    of μ-law bytes sent, so ``heard = stamp(latest played mark) - stamp(start mark)``. Marks flushed by
+    a ``clear`` do not count. Accuracy: the mark interval, plus at most one output chunk (20 ms) that
+    the transport may still hold back when a mark is stamped.
+    """
+
+    def __init__(self, keep_items: int = 8) -> None:
+        """Initialize the tracker.
+
+        Args:
+            keep_items: How many recent items to remember.
+        """
+        self._keep = keep_items
+        self._start: dict[str, int] = {}
+        self._heard: dict[str, int] = {}
+
+    @staticmethod
+    def start_label(item_id: str) -> str:
+        """Label of the mark sent before an item's first audio."""
+        return f"{_MARK_PREFIX}{item_id}/start"
+
+    @staticmethod
+    def progress_label(item_id: str, produced: int) -> str:
+        """Label of a mark sent after ``produced`` μ-law bytes of an item."""
+        return f"{_MARK_PREFIX}{item_id}/{produced}"
+
+    def on_echo(self, echo: TwilioMarkEchoFrame) -> bool:
+        """Record one mark echo.
+
+        Args:
+            echo: The echo from the serializer.
+
+        Returns:
+            Whether the echo was one of ours.
+        """
+        if not echo.label.startswith(_MARK_PREFIX):
+            return False
+        item_id, _, kind = echo.label[len(_MARK_PREFIX) :].rpartition("/")
+        if not echo.played or echo.ulaw_bytes_sent is None:
+            return True
+        if kind == "start":
+            self._start[item_id] = echo.ulaw_bytes_sent
+            self._heard.setdefault(item_id, 0)
+            while len(self._start) > self._keep:
+                oldest = next(iter(self._start))
+                self._start.pop(oldest)
+                self._heard.pop(oldest, None)
+        elif item_id in self._start:
+            heard = echo.ulaw_bytes_sent - self._start[item_id]
+            self._heard[item_id] = max(self._heard.get(item_id, 0), heard)
+        return True
+
+    def heard_bytes(self, item_id: str) -> int:
+        """μ-law bytes of ``item_id`` acknowledged as played (0 when none)."""
+        return self._heard.get(item_id, 0)
+
+
+def _format_type(fmt: events.AudioFormat | None) -> str | None:
+    return fmt.type if fmt is not None else None
+
+
+def _requested_formats(props: events.SessionProperties | None) -> dict[str, str]:
+    """The audio formats a session-properties object asks for, by direction."""
+    audio = props.audio if props is not None else None
+    found = {
+        "input": _format_type(audio.input.format) if audio and audio.input else None,
+        "output": _format_type(audio.output.format) if audio and audio.output else None,
+    }
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _warn_extreme_turn_detection(td: Any, owner: str) -> None:
+    if not isinstance(td, events.TurnDetection):
+        return
+    if td.threshold is not None and not 0.2 <= td.threshold <= 0.9:
+        logger.warning(
+            f"{owner} server VAD threshold {td.threshold} is extreme for a phone line (0.5 is the default)"
+        )
+    if td.silence_duration_ms is not None and not 200 <= td.silence_duration_ms <= 2000:
+        logger.warning(
+            f"{owner} server VAD silence_duration_ms {td.silence_duration_ms} is extreme "
+            "(under 200 cuts callers off, over 2000 feels unresponsive; 500 is the default)"
+        )
+    if td.prefix_padding_ms is not None and not 100 <= td.prefix_padding_ms <= 1000:
+        logger.warning(
+            f"{owner} server VAD prefix_padding_ms {td.prefix_padding_ms} is extreme (300 is the default)"
+        )
+
+
+class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
+    """OpenAI Realtime over G.711 μ-law both ways, for Twilio phone calls, with no resampling.
+
+    Use it where you would use ``OpenAIRealtimeLLMService``, in a pipeline running at 8000 Hz
+    (``PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)``) with
+    :class:`~pipecat_twilio_realtime.TwilioMediaStreamSerializer` on the transport.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = "wss://api.openai.com/v1/realtime",
+        settings: OpenAIRealtimeLLMSettings | None = None,
+        mark_interval_ms: int = 100,
+        max_pending_input_ms: int = 2000,
+        **kwargs: Any,
+    ) -> None:
+        """Initialize the service.
+
+        Args:
+            api_key: OpenAI API key. Never logged.
+            base_url: The Realtime websocket URL (point it at a stand-in for offline tests).
+            settings: The stock service's settings. Audio formats may be left out (they are pinned
+                to ``audio/pcmu``); turn detection defaults to :data:`PHONE_TURN_DETECTION`.
+            mark_interval_ms: How often (in reply audio) to ask Twilio for a playback mark.
+            max_pending_input_ms: Caller audio held until the server confirms ``audio/pcmu``; older
+                audio beyond this is dropped (and counted).
+            **kwargs: Passed to ``OpenAIRealtimeLLMService``.
+
+        Raises:
+            ValueError: If the settings ask for an audio format other than ``audio/pcmu``, or an
+                interval is not positive.
+        """
+        for name, value in {
+            "mark_interval_ms": mark_interval_ms,
+            "max_pending_input_ms": max_pending_input_ms,
+        }.items():
+            if value <= 0:
+                raise ValueError(f"{name} must be positive, got {value}")
+        for props in (
+            settings.session_properties if settings is not None else None,
+            kwargs.get("session_properties"),
+        ):
+            props = props if isinstance(props, events.SessionProperties) else None
+            wrong = {k: v for k, v in _requested_formats(props).items() if v != PCMU}
+            if wrong:
+                shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
+                raise ValueError(
+                    f"OpenAIRealtimeMuLawLLMService speaks audio/pcmu (G.711 μ-law) both ways; "
+                    f"the settings ask for {shown}. Leave the formats out, or use PCMUAudioFormat()."
+                )
+        super().__init__(api_key=api_key, base_url=base_url, settings=settings, **kwargs)
+        self._pin_session_properties()
+        self._mark_interval_bytes = mark_interval_ms * _ULAW_BYTES_PER_MS
+        self._max_pending_bytes = max_pending_input_ms * _ULAW_BYTES_PER_MS
+        self._format_confirmed = False
+        self._format_failed = False
+        self._pending_input = bytearray()
+        self._playback = PlaybackTracker()
+        self._produced: dict[str, int] = {}
+        self._next_mark_at = 0
+        self._speech_stopped_at: float | None = None
+        self._warned: set[str] = set()
+        self._stats = RealtimeMuLawStats()
+
+    # ------------------------------------------------------------------ public state
+
+    @property
+    def stats(self) -> RealtimeMuLawStats:
+        """Live counters of the OpenAI side of the call."""
+        return self._stats
+
+    @property
+    def format_confirmed(self) -> bool:
+        """Whether the server has confirmed ``audio/pcmu`` both ways."""
+        return self._format_confirmed
+
+    @property
+    def playback(self) -> PlaybackTracker:
+        """What the caller has heard, per reply item, from Twilio mark echoes."""
+        return self._playback
+
+    # ------------------------------------------------------------------ the session format
+
+    def _pin_session_properties(self) -> None:
+        """Set μ-law both ways (and phone VAD defaults) on the stored session properties."""
+        settings = cast(OpenAIRealtimeLLMSettings, self._settings)
+        props = settings.session_properties
+        if not isinstance(props, events.SessionProperties):
+            props = events.SessionProperties()
+        settings.session_properties = self._pinned(props)
+
+    def _pinned(self, props: events.SessionProperties) -> events.SessionProperties:
+        wrong = {k: v for k, v in _requested_formats(props).items() if v != PCMU}
+        if wrong:
+            logger.error(
+                f"{self} ignoring a request for audio format(s) {wrong}: this service speaks audio/pcmu only"
+            )
+        audio = props.audio.model_copy(deep=True) if props.audio else events.AudioConfiguration()
+        audio_in = audio.input.model_copy() if audio.input else events.AudioInput()
+        audio_out = audio.output.model_copy() if audio.output else events.AudioOutput()
+        audio_in.format = events.PCMUAudioFormat()
+        audio_out.format = events.PCMUAudioFormat()
+        if audio_in.turn_detection is None:
+            audio_in.turn_detection = PHONE_TURN_DETECTION.model_copy()
+        else:
+            _warn_extreme_turn_detection(audio_in.turn_detection, str(self))
+        audio.input, audio.output = audio_in, audio_out
+        return props.model_copy(update={"audio": audio})
+
+    async def send_client_event(self, event: events.ClientEvent) -> None:
+        """Send a client event, pinning ``audio/pcmu`` into every ``session.update``.
+
+        Args:
+            event: The client event.
+        """
+        if isinstance(event, events.SessionUpdateEvent):
+            event = event.model_copy(update={"session": self._pinned(event.session)})
+        await super().send_client_event(event)
+
+    def _server_formats(self, evt: Any) -> dict[str, str | None]:
+        audio = evt.session.audio if evt.session is not None else None
+        return {
+            "input": _format_type(audio.input.format) if audio and audio.input else None,
+            "output": _format_type(audio.output.format) if audio and audio.output else None,
+        }
+
+    async def _handle_evt_session_created(self, evt: Any) -> None:
+        formats = self._server_formats(evt)
+        logger.debug(f"{self} session.created with server default formats {formats}; pinning audio/pcmu")
+        await super()._handle_evt_session_created(evt)
+
+    async def _handle_evt_session_updated(self, evt: Any) -> None:
+        formats = self._server_formats(evt)
+        wrong = {k: v for k, v in formats.items() if v != PCMU}
+        if wrong:
+            self._stats.format_mismatches += 1
+            self._format_confirmed = False
+            self._format_failed = True
+            shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
+            message = (
+                f"{self} the Realtime server confirmed {shown} instead of audio/pcmu: its audio would play "
+                "as loud noise on the phone, so this call is ended"
+            )
+            logger.error(message)
+            await self.push_error(error_msg=message)
+            await self.push_frame(
+                EndWorkerFrame(reason="realtime audio format mismatch"), FrameDirection.UPSTREAM
+            )
+            return
+        first = not self._format_confirmed
+        self._format_confirmed = True
+        if first:
+            logger.info(f"{self} server confirmed audio/pcmu both ways")
+        await super()._handle_evt_session_updated(evt)
+        if self._pending_input:
+            pending, self._pending_input = bytes(self._pending_input), bytearray()
+            await self._append(pending)
+
+    # ------------------------------------------------------------------ caller audio
+
+    def _warn_once(self, kind: str, message: str) -> None:
+        if kind not in self._warned:
+            self._warned.add(kind)
+            logger.error(f"{self} {message} (logged once)")
+
+    async def _send_user_audio(self, frame: InputAudioRawFrame) -> None:
+        if frame.sample_rate != g711.SAMPLE_RATE or frame.num_channels != 1:
+            self._stats.wrong_rate_frames += 1
+            self._warn_once(
+                "rate",
+                f"dropped caller audio at {frame.sample_rate} Hz x{frame.num_channels}: this service sends "
+                f"μ-law at 8000 Hz and never resamples. Use {PIPELINE_RATE_HINT}.",
+            )
+            return
+        if not frame.audio:
+            return
+        try:
+            ulaw = g711.encode(frame.audio)
+        except ValueError as e:
+            self._warn_once("odd", f"dropped caller audio: {e}")
+            return
+        if self._is_turn_detection_disabled():
+            self._user_audio_preroll_buffer.extend(ulaw)
+            keep = int(g711.SAMPLE_RATE * self._user_audio_preroll_secs)
+            self._user_audio_preroll_buffer = self._user_audio_preroll_buffer[-keep:]
+        if not self._format_confirmed:
+            if self._format_failed:
+                return
+            self._stats.held_before_session_bytes += len(ulaw)
+            self._pending_input.extend(ulaw)
+            excess = len(self._pending_input) - self._max_pending_bytes
+            if excess > 0:
+                del self._pending_input[:excess]
+                self._stats.dropped_input_bytes += excess
+            return
+        await self._append(ulaw)
+
+    async def _append(self, ulaw: bytes) -> None:
+        self._stats.appended_bytes += len(ulaw)
+        self._stats.appends += 1
+        payload = base64.b64encode(ulaw).decode("ascii")
+        await self.send_client_event(events.InputAudioBufferAppendEvent(audio=payload))
+
+    # ------------------------------------------------------------------ reply audio
+
+    def _calculate_audio_duration_ms(
+        self, total_bytes: int, sample_rate: int = 8000, bytes_per_sample: int = 1
+    ) -> int:
+        """μ-law duration: one byte per sample at 8000 Hz, i.e. ``bytes / 8`` ms."""
+        return int(total_bytes / bytes_per_sample / sample_rate * 1000)
+
+    async def _handle_evt_audio_delta(self, evt: Any) -> None:
+        ulaw = base64.b64decode(evt.delta)
+        if not self._format_confirmed:
+            self._stats.dropped_reply_bytes += len(ulaw)
+            self._warn_once(
+                "unconfirmed", "dropped reply audio that arrived before the server confirmed audio/pcmu"
+            )
+            return
+        await self.stop_ttfb_metrics()
+        current = self._current_audio_response
+        if current is None or current.item_id != evt.item_id:
+            if current is None:
+                current = CurrentAudioResponse(
+                    item_id=evt.item_id,
+                    content_index=evt.content_index,
+                    start_time_ms=int(time.time() * 1000),
+                    response_id=evt.response_id,
+                )
+                self._current_audio_response = current  # type: ignore[assignment]
+                await self.push_frame(TTSStartedFrame())
+            else:  # the next output item of the same response: one continuous TTS turn
+                current.item_id, current.content_index = evt.item_id, evt.content_index
+                current.response_id, current.total_size = evt.response_id, 0
+                current.start_time_ms = int(time.time() * 1000)
+            self._stats.responses += 1
+            if self._speech_stopped_at is not None:
+                self._stats.first_reply_latency_ms.append((time.monotonic() - self._speech_stopped_at) * 1000)
+                self._speech_stopped_at = None
+            self._produced[evt.item_id] = 0
+            self._next_mark_at = self._mark_interval_bytes
+            await self.push_frame(TwilioMarkRequestFrame(label=PlaybackTracker.start_label(evt.item_id)))
+        current.total_size += len(ulaw)
+        produced = self._produced[evt.item_id] = self._produced.get(evt.item_id, 0) + len(ulaw)
+        self._stats.reply_bytes += len(ulaw)
+        self._stats.reply_deltas += 1
+        await self.push_frame(
+            TTSAudioRawFrame(audio=g711.decode(ulaw), sample_rate=g711.SAMPLE_RATE, num_channels=1)
+        )
+        if produced >= self._next_mark_at:
+            self._next_mark_at = produced + self._mark_interval_bytes
+            await self.push_frame(
+                TwilioMarkRequestFrame(label=PlaybackTracker.progress_label(evt.item_id, produced))
+            )
+
+    async def _handle_bot_stopped_speaking(self) -> None:
+        await super()._handle_bot_stopped_speaking()
+        if len(self._produced) > 8:
+            for item_id in list(self._produced)[:-8]:
+                del self._produced[item_id]
+
+    # ------------------------------------------------------------------ barge-in
+
+    async def _handle_evt_speech_started(self, evt: Any) -> None:
+        replying = self._current_audio_response is not None
+        await super()._handle_evt_speech_started(evt)  # truncates at what was heard (below)
+        if replying:
+            self._stats.barge_ins += 1
+            logger.debug(f"{self} caller talked over the reply: clearing Twilio")
+            await self.broadcast_interruption()  # → InterruptionFrame → the serializer sends ``clear``
+
+    async def _handle_evt_speech_stopped(self, evt: Any) -> None:
+        self._speech_stopped_at = time.monotonic()
+        await super()._handle_evt_speech_stopped(evt)
+
+    async def _truncate_current_audio_response(self) -> None:
+        """Truncate the reply at what Twilio acknowledged as played, never beyond what was produced."""
+        current = self._current_audio_response
+        if current is None:
+            return
+        self._current_audio_response = None
+        produced = self._produced.get(current.item_id, current.total_size)
+        heard = min(self._playback.heard_bytes(current.item_id), produced)
+        audio_end_ms = self._calculate_audio_duration_ms(heard)
+        produced_ms = self._calculate_audio_duration_ms(produced)
+        self._stats.truncations.append((current.item_id, audio_end_ms, produced_ms))
+        logger.debug(
+            f"{self} truncating {current.item_id} at {audio_end_ms} ms heard of {produced_ms} ms produced"
+        )
+        await self.send_client_event(
+            events.ConversationItemTruncateEvent(
+                item_id=current.item_id, content_index=current.content_index, audio_end_ms=audio_end_ms
+            )
+        )
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Track Twilio mark echoes, then handle the frame as the stock service does.
+
+        Args:
+            frame: The frame.
+            direction: Its direction.
+        """
+        if isinstance(frame, TwilioMarkEchoFrame):
+            self._playback.on_echo(frame)
+        await super().process_frame(frame, direction)

@@ -1,0 +1,232 @@
+"""OpenAIRealtimeMuLawLLMService over real websockets: μ-law pinned both ways, bytes exact, barge-in."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Any
+
+import pytest
+from loguru import logger
+from pipecat.frames.frames import InputAudioRawFrame
+from pipecat.services.openai.realtime import events
+
+from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, TwilioMarkEchoFrame, g711
+from pipecat_twilio_realtime.testing import (
+    RealtimeStandIn,
+    Silence,
+    SimulatedTwilioCaller,
+    Speech,
+    WaitForBotAudio,
+    load_clip,
+)
+
+from ._bot_helpers import BotCall, bot_app
+from ._twilio_helpers import serve
+
+
+@pytest.fixture
+def logs() -> Any:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
+    yield lines
+    logger.remove(sink)
+
+
+def chunks_in_order(received: bytes, produced: bytes, size: int = 160) -> bool:
+    """Whether each chunk of ``received`` is found in ``produced``, in order (flushed audio is skipped)."""
+    position = 0
+    for i in range(0, len(received), size):
+        found = produced.find(received[i : i + size], position)
+        if found < 0:
+            return False
+        position = found + len(received[i : i + size])
+    return True
+
+
+def expected_on_the_wire(standin: RealtimeStandIn) -> bytes:
+    """The stand-in's reply audio as Twilio must receive it: byte for byte (0x7F aside), each reply's last
+    partial 20 ms chunk padded by Pipecat's output transport with PCM silence (μ-law 0xFF)."""
+    replies: dict[str, bytes] = {}
+    for event in standin.sent:
+        if event["type"] == "response.output_audio.delta":
+            replies[event["item_id"]] = replies.get(event["item_id"], b"") + base64.b64decode(event["delta"])
+    wire = b"".join(audio + b"\xff" * (-len(audio) % 160) for audio in replies.values())
+    return wire.replace(b"\x7f", b"\xff")
+
+
+async def call(standin: RealtimeStandIn, script: list[Any], **app_kwargs: Any) -> tuple[Any, BotCall]:
+    calls: list[BotCall] = []
+    async with serve(bot_app(standin.url, calls, **app_kwargs)) as port:
+        caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script)
+        report = await asyncio.wait_for(caller.run(), 60)
+    return report, calls[0]
+
+
+# ----------------------------------------------------------------------------- a plain turn
+
+
+async def test_plain_turn_is_mulaw_both_ways_and_bit_exact() -> None:
+    question = load_clip("caller_question")
+    async with RealtimeStandIn(speed=8.0) as standin:
+        report, bot = await call(
+            standin,
+            [
+                WaitForBotAudio(after_s=0.2),
+                Silence(4.5),
+                Speech(question),
+                Silence(1.0),
+                WaitForBotAudio(4.5),
+            ],
+        )
+    updates = [e for e in standin.received if e["type"] == "session.update"]
+    assert updates, "no session.update was sent"
+    for update in updates:
+        audio = update["session"]["audio"]
+        assert audio["input"]["format"] == {"type": "audio/pcmu"}
+        assert audio["output"]["format"] == {"type": "audio/pcmu"}
+    assert standin.errors == [], standin.errors  # strict validation with the openai SDK models passed
+    # caller → OpenAI: every byte the caller sent reached the server unchanged (0x7F aside)
+    assert bot.service.stats.appended_bytes == report.ulaw_bytes_sent == len(standin.appended_audio)
+    assert question.replace(b"\x7f", b"\xff") in standin.appended_audio
+    # OpenAI → caller: the reply bytes reached Twilio identical (0x7F aside), nothing resampled
+    assert report.violations == []
+    assert bytes(report.received_audio) == expected_on_the_wire(standin)
+    assert len(standin.reply_audio) > 8000
+    assert bot.serializer.stats.ulaw_bytes_sent == len(report.received_audio)
+    assert report.marks_played and not report.marks_flushed
+
+
+async def test_session_updates_stay_pinned_after_a_settings_update() -> None:
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test")
+    sent: list[dict[str, Any]] = []
+
+    async def record(message: dict[str, Any]) -> None:  # the websocket itself is covered end to end above
+        sent.append(message)
+
+    service._ws_send = record  # type: ignore[method-assign]
+    # a settings update replaces the session properties wholesale: the formats are gone from them
+    service._settings.apply_update(
+        OpenAIRealtimeMuLawLLMService.Settings(
+            session_properties=events.SessionProperties(instructions="Be brief.")
+        )
+    )
+    assert service._settings.session_properties.audio is None
+    await service._send_session_update()
+    update = sent[0]
+    assert update["type"] == "session.update"
+    assert update["session"]["instructions"] == "Be brief."
+    assert update["session"]["audio"]["input"]["format"]["type"] == "audio/pcmu"
+    assert update["session"]["audio"]["output"]["format"]["type"] == "audio/pcmu"
+    assert update["session"]["audio"]["input"]["turn_detection"]["silence_duration_ms"] == 500
+
+
+# ----------------------------------------------------------------------------- barge-in
+
+
+async def test_barge_in_clears_twilio_and_truncates_at_what_was_heard() -> None:
+    async with RealtimeStandIn(speed=8.0) as standin:
+        report, bot = await call(
+            standin,
+            [WaitForBotAudio(after_s=1.2), Speech(load_clip("caller_interrupt"), "barge-in"), Silence(1.5)],
+        )
+    assert report.violations == []
+    assert report.clears >= 1 and report.barge_in_latencies_s
+    truncates = [e for e in standin.received if e["type"] == "conversation.item.truncate"]
+    assert len(truncates) == 1, [e["type"] for e in standin.received]
+    audio_end_ms = truncates[0]["audio_end_ms"]
+    ((item_id, truncated_at, produced_ms),) = bot.service.stats.truncations
+    assert (item_id, truncated_at) == (truncates[0]["item_id"], audio_end_ms)
+    produced_bytes = sum(
+        len(base64.b64decode(e["delta"]))
+        for e in standin.sent
+        if e["type"] == "response.output_audio.delta" and e["item_id"] == item_id
+    )
+    assert produced_ms == produced_bytes // 8
+    assert 0 < audio_end_ms < produced_ms
+    heard_ms_at_clear = report.heard_at_clears[0] / 8
+    # marks every 100 ms, one 20 ms chunk of slack, and the caller's 20 ms playout tick
+    assert heard_ms_at_clear - 160 <= audio_end_ms <= heard_ms_at_clear + 20, (
+        audio_end_ms,
+        heard_ms_at_clear,
+    )
+    assert not any(e.get("type") == "error" for e in standin.sent)  # the server accepted the truncate
+    assert bot.service.stats.barge_ins == 1
+    assert chunks_in_order(bytes(report.received_audio), standin.reply_audio.replace(b"\x7f", b"\xff"))
+
+
+def test_playback_tracker_counts_played_marks_only() -> None:
+    tracker = PlaybackTracker()
+
+    def echo(label: str, sent: int, played: bool = True) -> TwilioMarkEchoFrame:
+        return TwilioMarkEchoFrame(mark_name=label, label=label, ulaw_bytes_sent=sent, played=played)
+
+    assert tracker.on_echo(echo(PlaybackTracker.start_label("item_1"), 4000))
+    tracker.on_echo(echo(PlaybackTracker.progress_label("item_1", 800), 4800))
+    tracker.on_echo(echo(PlaybackTracker.progress_label("item_1", 1600), 5600, played=False))
+    assert tracker.heard_bytes("item_1") == 800
+    assert not tracker.on_echo(echo("someone-else", 1))
+    assert tracker.heard_bytes("item_2") == 0
+
+
+# ----------------------------------------------------------------------------- broken servers, bad config
+
+
+async def test_server_confirming_pcm_is_caught_and_the_call_ended(logs: list[str]) -> None:
+    async with RealtimeStandIn(reply_format_override="audio/pcm") as standin:
+        report, bot = await call(standin, [Silence(3.0)])
+    # not a byte of reply audio reached the caller: at most Pipecat's end-of-call silence (μ-law 0xFF)
+    assert set(report.received_audio) <= {0xFF}
+    assert report.bot_closed_first
+    assert bot.service.stats.format_mismatches >= 1 and not bot.service.format_confirmed
+    assert any(
+        "confirmed output=audio/pcm instead of audio/pcmu" in line and "ERROR" in line for line in logs
+    )
+
+
+async def test_audio_before_the_session_is_confirmed_is_held_not_lost() -> None:
+    async with RealtimeStandIn(session_confirm_delay=0.6, greeting=False) as standin:
+        report, bot = await call(standin, [Silence(1.5)], greet=False)
+    assert bot.service.stats.held_before_session_bytes > 0
+    assert bot.service.stats.dropped_input_bytes == 0
+    assert len(standin.appended_audio) == report.ulaw_bytes_sent
+
+
+@pytest.mark.parametrize("fmt", [events.PCMAudioFormat(), events.PCMAAudioFormat()])
+def test_other_formats_are_refused_at_construction(fmt: events.AudioFormat) -> None:
+    settings = OpenAIRealtimeMuLawLLMService.Settings(
+        session_properties=events.SessionProperties(
+            audio=events.AudioConfiguration(output=events.AudioOutput(format=fmt))
+        )
+    )
+    with pytest.raises(ValueError, match=f"output={fmt.type}"):
+        OpenAIRealtimeMuLawLLMService(api_key="sk-test", settings=settings)
+
+
+async def test_wrong_rate_input_is_dropped_with_the_fix_named(logs: list[str]) -> None:
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test")
+    await service._send_user_audio(InputAudioRawFrame(audio=b"\x00" * 640, sample_rate=16000, num_channels=1))
+    assert service.stats.wrong_rate_frames == 1 and service.stats.appended_bytes == 0
+    assert service.stats.held_before_session_bytes == 0
+    assert any("16000 Hz" in line and "audio_in_sample_rate=8000" in line for line in logs)
+
+
+def test_extreme_turn_detection_is_warned(logs: list[str]) -> None:
+    settings = OpenAIRealtimeMuLawLLMService.Settings(
+        session_properties=events.SessionProperties(
+            audio=events.AudioConfiguration(
+                input=events.AudioInput(
+                    turn_detection=events.TurnDetection(threshold=0.97, silence_duration_ms=120)
+                )
+            )
+        )
+    )
+    OpenAIRealtimeMuLawLLMService(api_key="sk-test", settings=settings)
+    assert any("threshold 0.97" in line for line in logs)
+    assert any("silence_duration_ms 120" in line for line in logs)
+
+
+def test_mulaw_duration_is_bytes_over_eight() -> None:
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test")
+    assert service._calculate_audio_duration_ms(8000) == 1000
+    assert g711.SAMPLE_RATE == 8000
