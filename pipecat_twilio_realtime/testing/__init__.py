@@ -5,12 +5,26 @@ Each helper runs a real websocket peer on 127.0.0.1.
 
 from pipecat_twilio_realtime.testing.clips import CLIP_NAMES, CLIP_TEXTS, clip_duration_ms, load_clip
 from pipecat_twilio_realtime.testing.realtime_server import EnergyVad, RealtimeStandIn
+from pipecat_twilio_realtime.testing.twilio_caller import (
+    CallerReport,
+    Silence,
+    SimulatedTwilioCaller,
+    Speech,
+    WaitForBotAudio,
+    load_wav_as_ulaw,
+)
 
 __all__: list[str] = [
     "CLIP_NAMES",
     "CLIP_TEXTS",
+    "CallerReport",
     "EnergyVad",
     "RealtimeStandIn",
+    "Silence",
+    "SimulatedTwilioCaller",
+    "Speech",
+    "WaitForBotAudio",
     "clip_duration_ms",
     "load_clip",
+    "load_wav_as_ulaw",
 ]
