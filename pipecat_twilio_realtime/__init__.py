@@ -7,11 +7,16 @@ Public API (everything else is internal and may change)::
 
 from ._version import __version__
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
+from .noise import NoiseFinding
+from .observer import CallStats, MediaStatsObserver
 from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
 from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
 from .twilio_protocol import TwilioProtocolError
 
 __all__ = [
+    "CallStats",
+    "MediaStatsObserver",
+    "NoiseFinding",
     "OpenAIRealtimeMuLawLLMService",
     "PlaybackTracker",
     "RealtimeMuLawStats",
