@@ -11,6 +11,7 @@ from pipecat_twilio_realtime.testing.twilio_caller import (
     SimulatedTwilioCaller,
     Speech,
     WaitForBotAudio,
+    WaitForBotSilence,
     load_wav_as_ulaw,
 )
 
@@ -24,6 +25,7 @@ __all__: list[str] = [
     "SimulatedTwilioCaller",
     "Speech",
     "WaitForBotAudio",
+    "WaitForBotSilence",
     "clip_duration_ms",
     "load_clip",
     "load_wav_as_ulaw",

@@ -42,6 +42,7 @@ __all__ = [
     "SimulatedTwilioCaller",
     "Speech",
     "WaitForBotAudio",
+    "WaitForBotSilence",
     "load_wav_as_ulaw",
 ]
 
@@ -73,7 +74,15 @@ class WaitForBotAudio:
     timeout_s: float = 15.0
 
 
-Segment = Speech | Silence | WaitForBotAudio
+@dataclass(frozen=True)
+class WaitForBotSilence:
+    """Send silence until the bot has been quiet for ``quiet_s`` after speaking (at most ``timeout_s``)."""
+
+    quiet_s: float = 0.6
+    timeout_s: float = 30.0
+
+
+Segment = Speech | Silence | WaitForBotAudio | WaitForBotSilence
 
 
 def load_wav_as_ulaw(path: str | Path) -> bytes:
@@ -254,7 +263,8 @@ class SimulatedTwilioCaller:
 
         Args:
             url: The bot's media-stream websocket URL.
-            script: What the caller does: :class:`Speech`, :class:`Silence`, :class:`WaitForBotAudio`.
+            script: What the caller does: :class:`Speech`, :class:`Silence`, :class:`WaitForBotAudio`,
+                :class:`WaitForBotSilence`.
             custom_parameters: Values for ``start.customParameters`` (TwiML ``<Parameter>``s).
             headers: Extra handshake headers (e.g. ``X-Twilio-Signature``).
             stream_sid: The stream SID (generated when omitted); likewise ``call_sid``, ``account_sid``.
@@ -330,6 +340,13 @@ class SimulatedTwilioCaller:
                 self._progress(f"caller silent for {segment.seconds:.1f} s")
                 for _ in range(round(segment.seconds / FRAME_SECS)):
                     await next_frame(SILENCE * FRAME_BYTES)
+            elif isinstance(segment, WaitForBotSilence):
+                self._progress("caller listens until the bot is done")
+                deadline = self._clock() + segment.timeout_s
+                while self._clock() < deadline:
+                    if self._queued_audio == 0 and self._clock() - self._last_audio_at >= segment.quiet_s:
+                        break
+                    await next_frame(SILENCE * FRAME_BYTES)
             elif isinstance(segment, WaitForBotAudio):
                 self._progress("caller waits for the bot to speak")
                 deadline = self._clock() + segment.timeout_s
@@ -371,6 +388,7 @@ class SimulatedTwilioCaller:
                     self._queue[0] = ("audio", value[len(take) :])
             await self._echo_marks_at_head()
             if played:
+                self._last_audio_at = self._clock()
                 if self._playing_since is None:
                     self._playing_since = self._clock()
                 self.report.heard += played
