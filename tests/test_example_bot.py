@@ -1,0 +1,142 @@
+"""The example bot: configuration errors, TwiML, the media-stream endpoint, its example tool."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib.util
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from types import ModuleType
+
+import aiohttp
+import pytest
+from starlette.datastructures import URL
+from twilio.request_validator import RequestValidator
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from pipecat_twilio_realtime.testing import (
+    RealtimeStandIn,
+    SimulatedTwilioCaller,
+    Speech,
+    WaitForBotAudio,
+    WaitForBotSilence,
+    load_clip,
+)
+
+from ._twilio_helpers import serve
+
+BOT_PATH = Path(__file__).resolve().parent.parent / "examples" / "twilio_bot" / "bot.py"
+
+
+@pytest.fixture(scope="module")
+def bot() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("example_twilio_bot", BOT_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_missing_settings_are_named(bot: ModuleType) -> None:
+    with pytest.raises(bot.ConfigError, match="OPENAI_API_KEY"):
+        bot.load_settings({})
+    with pytest.raises(bot.ConfigError, match="TWILIO_AUTH_TOKEN"):
+        bot.load_settings({"OPENAI_API_KEY": "sk-x", "TWILIO_ACCOUNT_SID": "AC1"})
+    settings = bot.load_settings(
+        {
+            "OPENAI_API_KEY": "sk-secret",
+            "TWILIO_ACCOUNT_SID": "AC1",
+            "TWILIO_AUTH_TOKEN": "tok-secret",
+            "PUBLIC_HOST": "https://x.example/",
+        }
+    )
+    assert settings.public_host == "x.example"
+    assert "secret" not in repr(settings)
+
+
+async def test_twiml_connects_the_call_to_the_stream(bot: ModuleType) -> None:
+    app = bot.create_app(bot.load_settings({"OPENAI_API_KEY": "sk-x", "PUBLIC_HOST": "bot.example"}))
+    async with serve(app) as port, aiohttp.ClientSession() as client:
+        form = {"From": "+15551234567", "CallSid": "CA1"}
+        async with client.post(f"http://127.0.0.1:{port}/twiml", data=form) as response:
+            status, content_type, text = (
+                response.status,
+                response.headers["content-type"],
+                await response.text(),
+            )
+    assert status == 200 and content_type.startswith("application/xml")
+    root = ET.fromstring(text)
+    stream = root.find("./Connect/Stream")
+    assert stream is not None and stream.get("url") == "wss://bot.example/ws"
+    parameter = stream.find("Parameter")
+    assert parameter is not None and (parameter.get("name"), parameter.get("value")) == (
+        "caller",
+        "+15551234567",
+    )
+
+
+async def test_twiml_without_public_host_says_so(bot: ModuleType) -> None:
+    app = bot.create_app(bot.load_settings({"OPENAI_API_KEY": "sk-x"}))
+    async with serve(app) as port, aiohttp.ClientSession() as client:
+        async with client.post(f"http://127.0.0.1:{port}/twiml", data={"From": "x"}) as response:
+            status, text = response.status, await response.text()
+    assert status == 500 and "PUBLIC_HOST" in text
+
+
+async def test_a_socket_that_never_starts_is_closed(bot: ModuleType) -> None:
+    settings = dataclasses.replace(bot.load_settings({"OPENAI_API_KEY": "sk-x"}), start_timeout_secs=0.3)
+    async with serve(bot.create_app(settings)) as port, connect(f"ws://127.0.0.1:{port}/ws") as ws:
+        await ws.send('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(5):
+                await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+
+
+def test_handshake_signature_check(bot: ModuleType) -> None:
+    settings = bot.load_settings(
+        {
+            "OPENAI_API_KEY": "sk-x",
+            "TWILIO_ACCOUNT_SID": "AC1",
+            "TWILIO_AUTH_TOKEN": "tok",
+            "PUBLIC_HOST": "bot.example",
+        }
+    )
+    good = RequestValidator("tok").compute_signature("wss://bot.example/ws", {})
+
+    class FakeSocket:  # only the two attributes the check reads
+        def __init__(self, signature: str) -> None:
+            self.headers = {"x-twilio-signature": signature}
+            self.url = URL("ws://10.0.0.1:8765/ws")
+
+    assert bot.handshake_is_signed(FakeSocket(good), settings)
+    assert not bot.handshake_is_signed(FakeSocket(good[:-2] + "xx"), settings)
+    assert not bot.handshake_is_signed(FakeSocket(""), settings)
+
+
+async def test_example_tool_answers_through_the_realtime_session(bot: ModuleType) -> None:
+    async with RealtimeStandIn(speed=8.0, function_call=("get_opening_hours", {"day": "sunday"})) as standin:
+        settings = bot.load_settings({"OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url})
+        async with serve(bot.create_app(settings)) as port:
+            script = [
+                WaitForBotAudio(after_s=0.2),
+                WaitForBotSilence(),
+                Speech(load_clip("caller_question")),
+                WaitForBotAudio(after_s=0.2, timeout_s=8),
+                WaitForBotSilence(),
+            ]
+            report = await asyncio.wait_for(
+                SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 60
+            )
+    outputs = [
+        e["item"]
+        for e in standin.received
+        if e["type"] == "conversation.item.create" and e["item"].get("type") == "function_call_output"
+    ]
+    assert outputs and '"closed"' in outputs[0]["output"]
+    assert standin.errors == []
+    assert report.violations == [] and len(report.received_audio) > 16000
