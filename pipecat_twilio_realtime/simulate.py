@@ -91,7 +91,11 @@ def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segmen
         The segments.
     """
     greeting: list[Segment] = [WaitForBotAudio(after_s=0.2), WaitForBotSilence()]
-    turn: list[Segment] = [Speech(question, "question"), WaitForBotAudio(after_s=0.2), WaitForBotSilence()]
+    turn: list[Segment] = [
+        Speech(question, "question"),
+        WaitForBotAudio(after_s=0.2, timeout_s=8.0),
+        WaitForBotSilence(),
+    ]
     if scenario == "plain":
         return greeting + turn
     if scenario == "barge-in":
