@@ -54,6 +54,15 @@ from .serializer import TwilioMediaStreamSerializer
 
 __all__ = ["CallStats", "MediaStatsObserver"]
 
+try:  # the same C module g711 uses (stdlib up to 3.12, audioop-lts after)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop as _audioop
+except ImportError:  # pragma: no cover
+    _audioop = None  # type: ignore[assignment]
+
 try:  # proposed-turn frames exist in Pipecat 1.14; stay importable if they move
     from pipecat.frames.frames import ProposedUserStartedSpeakingFrame, ProposedUserStoppedSpeakingFrame
 
@@ -384,7 +393,10 @@ class MediaStatsObserver(BaseObserver):
 
 
 def _rms(pcm16: bytes) -> float:
-    samples = np.frombuffer(pcm16[: len(pcm16) - len(pcm16) % 2], dtype="<i2").astype(np.float64)
+    pcm16 = pcm16[: len(pcm16) - len(pcm16) % 2]
+    if _audioop is not None:  # C: ~30x cheaper than NumPy on a 20 ms frame (benchmarks/bench_observer.py)
+        return float(_audioop.rms(pcm16, 2))
+    samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float64)
     return float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
 
 

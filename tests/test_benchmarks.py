@@ -1,0 +1,33 @@
+"""The benchmark scripts run on a tiny input and print their rows (no timing is asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("script", "rows"),
+    [
+        ("bench_g711.py", ["ours (", "ours (pure tables)", "numpy table index"]),
+        (
+            "bench_observer.py",
+            ["no observer", "observer, checks off", "observer, default (noise alarm + levels)"],
+        ),
+    ],
+)
+def test_benchmark_runs_quick(script: str, rows: list[str]) -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    for row in rows:
+        assert row in run.stdout, (row, run.stdout)
