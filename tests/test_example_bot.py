@@ -140,3 +140,21 @@ async def test_example_tool_answers_through_the_realtime_session(bot: ModuleType
     assert outputs and '"closed"' in outputs[0]["output"]
     assert standin.errors == []
     assert report.violations == [] and len(report.received_audio) > 16000
+
+
+async def test_end_call_tool_hangs_up(bot: ModuleType) -> None:
+    async with RealtimeStandIn(speed=8.0, function_call=("end_call", {})) as standin:
+        settings = bot.load_settings({"OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url})
+        app = bot.create_app(settings)
+        async with serve(app) as port:
+            script = [WaitForBotAudio(after_s=0.2), WaitForBotSilence(), Speech(load_clip("caller_question"))]
+            script += [WaitForBotAudio(after_s=30, timeout_s=10)]  # the bot should hang up before this ends
+            report = await asyncio.wait_for(
+                SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 60
+            )
+    assert report.bot_closed_first
+    assert any(
+        e["type"] == "conversation.item.create" and e["item"].get("type") == "function_call_output"
+        for e in standin.received
+    )
+    assert app.state.call_summaries  # the call ended cleanly through the pipeline, summary written

@@ -81,3 +81,26 @@ def test_bit_exact_fraction() -> None:
     corrupted[500] ^= 0x55
     assert bit_exact_fraction(bytes(corrupted), produced) < 1.0
     assert bit_exact_fraction(produced.replace(b"\x7f", b"\xff"), produced) == 1.0
+
+
+async def test_url_mode_calls_a_running_bot(tmp_path: Path) -> None:
+    import importlib.util
+
+    from pipecat_twilio_realtime.testing import RealtimeStandIn
+
+    from ._twilio_helpers import serve
+
+    spec = importlib.util.spec_from_file_location("example_bot_for_url_mode", EXAMPLE)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    async with RealtimeStandIn(speed=8.0) as standin:
+        app = module.create_app(
+            module.load_settings({"OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url})
+        )
+        async with serve(app) as port:
+            result = await run_simulation(url=f"ws://127.0.0.1:{port}/ws", out=tmp_path / "h.wav", quiet=True)
+    assert result.ok, result.problems
+    assert result.bit_exact is None  # no stand-in of the simulator's own: noise and protocol are judged
+    assert len(result.report.received_audio) > 16000 and result.noise == []
