@@ -219,6 +219,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         settings: OpenAIRealtimeLLMSettings | None = None,
         mark_interval_ms: int = 100,
         max_pending_input_ms: int = 2000,
+        append_interval_ms: int = 20,
         **kwargs: Any,
     ) -> None:
         """Initialize the service.
@@ -231,6 +232,9 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             mark_interval_ms: How often (in reply audio) to ask Twilio for a playback mark.
             max_pending_input_ms: Caller audio held until the server confirms ``audio/pcmu``; older
                 audio beyond this is dropped (and counted).
+            append_interval_ms: Caller audio per ``input_audio_buffer.append``. 20 ms sends each Twilio
+                frame at once; larger values batch frames (fewer websocket messages, less CPU) at the
+                cost of holding the oldest sample up to ``append_interval_ms - 20`` ms.
             **kwargs: Passed to ``OpenAIRealtimeLLMService``.
 
         Raises:
@@ -240,6 +244,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         for name, value in {
             "mark_interval_ms": mark_interval_ms,
             "max_pending_input_ms": max_pending_input_ms,
+            "append_interval_ms": append_interval_ms,
         }.items():
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
@@ -259,6 +264,8 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         self._pin_session_properties()
         self._mark_interval_bytes = mark_interval_ms * _ULAW_BYTES_PER_MS
         self._max_pending_bytes = max_pending_input_ms * _ULAW_BYTES_PER_MS
+        self._append_bytes = append_interval_ms * _ULAW_BYTES_PER_MS
+        self._batch = bytearray()
         self._format_confirmed = False
         self._format_failed = False
         self._pending_input = bytearray()
@@ -400,7 +407,10 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 del self._pending_input[:excess]
                 self._stats.dropped_input_bytes += excess
             return
-        await self._append(ulaw)
+        self._batch += ulaw
+        if len(self._batch) >= self._append_bytes:
+            batch, self._batch = bytes(self._batch), bytearray()
+            await self._append(batch)
 
     async def _append(self, ulaw: bytes) -> None:
         self._stats.appended_bytes += len(ulaw)

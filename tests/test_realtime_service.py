@@ -230,3 +230,23 @@ def test_mulaw_duration_is_bytes_over_eight() -> None:
     service = OpenAIRealtimeMuLawLLMService(api_key="sk-test")
     assert service._calculate_audio_duration_ms(8000) == 1000
     assert g711.SAMPLE_RATE == 8000
+
+
+async def test_append_interval_batches_caller_frames_without_losing_bytes() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def record(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", append_interval_ms=60)
+    service._ws_send = record  # type: ignore[method-assign]
+    service._format_confirmed = True
+    caller = load_clip("caller_question")[: 160 * 7]
+    for i in range(0, len(caller), 160):
+        frame = InputAudioRawFrame(audio=g711.decode(caller[i : i + 160]), sample_rate=8000, num_channels=1)
+        await service._send_user_audio(frame)
+    payloads = [base64.b64decode(m["audio"]) for m in sent]
+    assert [len(p) for p in payloads] == [480, 480]  # 3 frames each; the 7th waits for the next two
+    assert b"".join(payloads) == caller[:960].replace(b"\x7f", b"\xff")
+    with pytest.raises(ValueError, match="append_interval_ms"):
+        OpenAIRealtimeMuLawLLMService(api_key="sk-test", append_interval_ms=0)
