@@ -19,6 +19,17 @@ ROOT = Path(__file__).resolve().parent.parent
             "bench_observer.py",
             ["no observer", "observer, checks off", "observer, default (noise alarm + levels)"],
         ),
+        ("bench_micro.py", ["floor: json.loads", "serializer (stock): serialize", "service (ours): append"]),
+        (
+            "bench_stacks.py",
+            [
+                "1. added latency",
+                "out: first delta -> first media  p50",
+                "3. OpenAI socket",
+                "4. fidelity",
+                "2. load",
+            ],
+        ),
     ],
 )
 def test_benchmark_runs_quick(script: str, rows: list[str]) -> None:

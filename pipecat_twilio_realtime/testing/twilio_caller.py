@@ -146,6 +146,8 @@ class CallerReport:
         reply_latencies_s: For each caller speech segment, seconds from its end to the next bot audio.
         barge_in_latencies_s: For speech that started while bot audio was playing, seconds to the ``clear``.
         heard_at_clears: Length of :attr:`heard` (μ-law bytes) when each ``clear`` arrived.
+        media_sent_at: Clock time of each ``media`` message sent (chunk ``i`` carries samples ``160*i`` on).
+        media_received_at: Clock time and size of each ``media`` message received.
         bot_closed_first: Whether the bot closed the socket before the script ended.
     """
 
@@ -166,6 +168,8 @@ class CallerReport:
     reply_latencies_s: list[float] = field(default_factory=list)
     barge_in_latencies_s: list[float] = field(default_factory=list)
     heard_at_clears: list[int] = field(default_factory=list)
+    media_sent_at: list[float] = field(default_factory=list)
+    media_received_at: list[tuple[float, int]] = field(default_factory=list)
     bot_closed_first: bool = False
 
     def write_wav(self, path: str | Path, *, with_silence: bool = True) -> Path:
@@ -322,6 +326,7 @@ class SimulatedTwilioCaller:
         )
         self.report.media_sent += 1
         self.report.ulaw_bytes_sent += len(ulaw)
+        self.report.media_sent_at.append(self._clock())
 
     def _bot_playing(self) -> bool:
         return self._queued_audio > 0
@@ -419,6 +424,7 @@ class SimulatedTwilioCaller:
             now = self._clock()
             if event == "media":
                 self.report.media_received += 1
+                self.report.media_received_at.append((now, len(value)))
                 self.report.received_audio += value
                 if self._pending_reply_since is not None:
                     self.report.reply_latencies_s.append(now - self._pending_reply_since)
