@@ -12,6 +12,7 @@ from .observer import CallStats, MediaStatsObserver
 from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
 from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
 from .twilio_protocol import TwilioProtocolError
+from .twilio_security import SignatureCheck, TwilioSignatureValidator, require_twilio_signature
 
 __all__ = [
     "CallStats",
@@ -20,11 +21,14 @@ __all__ = [
     "OpenAIRealtimeMuLawLLMService",
     "PlaybackTracker",
     "RealtimeMuLawStats",
+    "SignatureCheck",
     "TwilioMarkEchoFrame",
     "TwilioMarkRequestFrame",
     "TwilioMediaStreamSerializer",
     "TwilioProtocolError",
+    "TwilioSignatureValidator",
     "TwilioStopFrame",
     "TwilioStreamStats",
     "__version__",
+    "require_twilio_signature",
 ]

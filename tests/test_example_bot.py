@@ -12,8 +12,6 @@ from types import ModuleType
 
 import aiohttp
 import pytest
-from starlette.datastructures import URL
-from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
@@ -95,27 +93,6 @@ async def test_a_socket_that_never_starts_is_closed(bot: ModuleType) -> None:
             async with asyncio.timeout(5):
                 await ws.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
-
-
-def test_handshake_signature_check(bot: ModuleType) -> None:
-    settings = bot.load_settings(
-        {
-            "OPENAI_API_KEY": "sk-x",
-            "TWILIO_ACCOUNT_SID": "AC1",
-            "TWILIO_AUTH_TOKEN": "tok",
-            "PUBLIC_HOST": "bot.example",
-        }
-    )
-    good = RequestValidator("tok").compute_signature("wss://bot.example/ws", {})
-
-    class FakeSocket:  # only the two attributes the check reads
-        def __init__(self, signature: str) -> None:
-            self.headers = {"x-twilio-signature": signature}
-            self.url = URL("ws://10.0.0.1:8765/ws")
-
-    assert bot.handshake_is_signed(FakeSocket(good), settings)
-    assert not bot.handshake_is_signed(FakeSocket(good[:-2] + "xx"), settings)
-    assert not bot.handshake_is_signed(FakeSocket(""), settings)
 
 
 async def test_example_tool_answers_through_the_realtime_session(bot: ModuleType) -> None:

@@ -39,13 +39,14 @@ from pipecat.services.llm_service import FunctionCallParams
 from pipecat.services.openai.realtime import events
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 from pipecat_twilio_realtime import (
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
     TwilioMediaStreamSerializer,
+    TwilioSignatureValidator,
+    require_twilio_signature,
 )
 from pipecat_twilio_realtime import twilio_protocol as tp
 
@@ -198,15 +199,6 @@ async def wait_for_start(websocket: WebSocket, limit_secs: float) -> tp.Start:
                 return event
 
 
-def handshake_is_signed(websocket: WebSocket, settings: BotSettings) -> bool:
-    """Check Twilio's ``X-Twilio-Signature`` on the websocket handshake (needs the auth token)."""
-    if not (settings.twilio_auth_token and settings.public_host):
-        return False
-    signature = websocket.headers.get("x-twilio-signature", "")
-    url = f"wss://{settings.public_host}{websocket.url.path}"
-    return bool(signature) and RequestValidator(settings.twilio_auth_token).validate(url, {}, signature)
-
-
 def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:
     """The Realtime service, μ-law both ways (the service pins the formats itself)."""
     llm = OpenAIRealtimeMuLawLLMService(
@@ -226,10 +218,13 @@ def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:
 
 
 async def run_bot(
-    websocket: WebSocket, start: tp.Start, settings: BotSettings, summaries: list[dict[str, Any]]
+    websocket: WebSocket,
+    start: tp.Start,
+    settings: BotSettings,
+    summaries: list[dict[str, Any]],
+    signed: bool,
 ) -> None:
     """Run one call's pipeline until the caller or the bot hangs up."""
-    signed = handshake_is_signed(websocket, settings)
     serializer = TwilioMediaStreamSerializer(
         stream_sid=start.stream_sid,
         # Hang up through the REST API only for a call whose socket Twilio signed.
@@ -290,6 +285,12 @@ def create_app(settings: BotSettings) -> FastAPI:
     """
     app = FastAPI(title="pipecat-twilio-realtime example bot")
     app.state.call_summaries = []
+    # With an auth token, every webhook and media stream must carry Twilio's signature.
+    validator = (
+        TwilioSignatureValidator(settings.twilio_auth_token, public_host=settings.public_host)
+        if settings.twilio_auth_token
+        else None
+    )
 
     @app.post("/twiml")
     async def twiml(request: Request) -> Response:
@@ -297,12 +298,19 @@ def create_app(settings: BotSettings) -> FastAPI:
             message = "PUBLIC_HOST is not set: Twilio needs a public wss:// URL for the stream"
             logger.error(message)
             return Response(message, status_code=500, media_type="text/plain")
+        if validator is not None:
+            check = await validator.check_request(request)
+            if not check.ok:
+                logger.warning(f"refused a webhook: {check.reason}")
+                return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
         form = await request.form()
         caller = str(form.get("From", ""))
         return Response(twiml_for(settings.public_host, {"caller": caller}), media_type="application/xml")
 
     @app.websocket("/ws")
     async def media_stream(websocket: WebSocket) -> None:
+        if validator is not None and not await require_twilio_signature(websocket, validator):
+            return  # refused before the handshake completes (HTTP 403), nothing started
         await websocket.accept()
         try:
             start = await wait_for_start(websocket, settings.start_timeout_secs)
@@ -310,7 +318,7 @@ def create_app(settings: BotSettings) -> FastAPI:
             logger.warning(f"closing a media stream that did not start properly: {e or 'no start in time'}")
             await websocket.close(code=1008)
             return
-        await run_bot(websocket, start, settings, app.state.call_summaries)
+        await run_bot(websocket, start, settings, app.state.call_summaries, signed=validator is not None)
 
     return app
 
