@@ -88,6 +88,9 @@ class RealtimeMuLawStats:
         barge_ins: times the caller talked over a reply.
         truncations: ``(item_id, audio_end_ms, produced_ms)`` of each ``conversation.item.truncate`` sent.
         format_mismatches: ``session.updated`` events that reported a format other than ``audio/pcmu``.
+        realtime_lost: 1 when the OpenAI connection was lost (closed, or a fatal ``error``): the call ended.
+        recovered_errors: ``error`` events that did not end the session (e.g. a rejected truncate).
+        dropped_after_loss: client events dropped because the connection was already lost.
         first_reply_latency_ms: from the server's ``speech_stopped`` to the first reply delta, per turn.
     """
 
@@ -103,6 +106,9 @@ class RealtimeMuLawStats:
     barge_ins: int = 0
     truncations: list[tuple[str, int, int]] = field(default_factory=list)
     format_mismatches: int = 0
+    realtime_lost: int = 0
+    recovered_errors: int = 0
+    dropped_after_loss: int = 0
     first_reply_latency_ms: list[float] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
@@ -275,6 +281,9 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         self._speech_stopped_at: float | None = None
         self._warned: set[str] = set()
         self._stats = RealtimeMuLawStats()
+        self._lost = False
+        self._recoverable_error = False
+        self._fatal_error: str | None = None
 
     # ------------------------------------------------------------------ public state
 
@@ -509,6 +518,59 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 item_id=current.item_id, content_index=current.content_index, audio_end_ms=audio_end_ms
             )
         )
+
+    # ------------------------------------------------------------------ a broken OpenAI connection
+
+    async def _receive_task_handler(self) -> None:
+        """Run the stock receive loop; when the connection ends under a live call, end the call cleanly.
+
+        The stock loop stops at the first ``error`` event and on a closed socket, which would leave the
+        caller in silence on an open call while every 20 ms append fails. Errors that do not end a
+        session (a rejected truncate) resume the loop instead.
+        """
+        reason = "the server closed the connection"
+        while True:
+            self._recoverable_error = False
+            self._fatal_error = None
+            try:
+                await super()._receive_task_handler()
+            except Exception as e:  # the socket failed (e.g. closed with 1011 mid-reply)
+                reason = f"{type(e).__name__}: {str(e)[:120]}"
+                break
+            if self._recoverable_error and self._websocket is not None:
+                continue
+            reason = self._fatal_error or reason
+            break
+        if not self._disconnecting:
+            await self._on_realtime_lost(reason)
+
+    async def _handle_evt_error(self, evt: Any) -> None:
+        error = evt.error
+        param = getattr(error, "param", None) or ""
+        if "audio_end_ms" in param or (error.code or "").startswith("item_truncate"):
+            self._recoverable_error = True
+            self._stats.recovered_errors += 1
+            logger.warning(f"{self} the server rejected a truncate ({error.message}); the call goes on")
+            return
+        self._fatal_error = f"error event {error.code or error.type}: {str(error.message)[:160]}"
+        await super()._handle_evt_error(evt)
+
+    async def _on_realtime_lost(self, reason: str) -> None:
+        if self._lost:
+            return
+        self._lost = True
+        self._stats.realtime_lost = 1
+        logger.error(
+            f"{self} lost the OpenAI Realtime session ({reason}): ending the call rather than leaving the "
+            "caller in silence"
+        )
+        await self.push_frame(EndWorkerFrame(reason="openai realtime session lost"), FrameDirection.UPSTREAM)
+
+    async def _ws_send(self, realtime_message: Any) -> None:
+        if self._lost:
+            self._stats.dropped_after_loss += 1
+            return
+        await super()._ws_send(realtime_message)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Track Twilio mark echoes, then handle the frame as the stock service does.

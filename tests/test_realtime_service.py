@@ -250,3 +250,29 @@ async def test_append_interval_batches_caller_frames_without_losing_bytes() -> N
     assert b"".join(payloads) == caller[:960].replace(b"\x7f", b"\xff")
     with pytest.raises(ValueError, match="append_interval_ms"):
         OpenAIRealtimeMuLawLLMService(api_key="sk-test", append_interval_ms=0)
+
+
+@pytest.mark.parametrize("misbehaviour", ["close_mid_reply", "error_after_session"])
+async def test_a_lost_openai_session_ends_the_call_instead_of_silence(
+    misbehaviour: str, logs: list[str]
+) -> None:
+    async with RealtimeStandIn(speed=2.0, **{misbehaviour: True}) as standin:
+        report, bot = await call(standin, [WaitForBotAudio(after_s=0.2, timeout_s=5), Silence(8.0)])
+    assert report.bot_closed_first  # the bot hung up; the caller was not left listening to silence
+    assert bot.service.stats.realtime_lost == 1
+    assert sum("lost the OpenAI Realtime session" in line for line in logs) == 1
+    assert sum("Error sending client event" in line for line in logs) <= 1  # no error storm per append
+    assert set(report.received_audio) - {0xFF} == set() or chunks_in_order(
+        bytes(report.received_audio), standin.reply_audio.replace(b"\x7f", b"\xff") + b"\xff" * 32000
+    )
+
+
+async def test_a_rejected_truncate_does_not_end_the_session() -> None:
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test")
+    error = events.parse_server_event(
+        '{"type": "error", "event_id": "e1", "error": {"type": "invalid_request_error", '
+        '"code": "invalid_value", "message": "audio_end_ms is beyond the audio", "param": "audio_end_ms"}}'
+    )
+    await service._handle_evt_error(error)
+    assert service.stats.recovered_errors == 1 and service._recoverable_error
+    assert service._fatal_error is None
