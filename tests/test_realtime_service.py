@@ -276,3 +276,20 @@ async def test_a_rejected_truncate_does_not_end_the_session() -> None:
     await service._handle_evt_error(error)
     assert service.stats.recovered_errors == 1 and service._recoverable_error
     assert service._fatal_error is None
+
+
+async def test_the_session_time_limit_ends_the_call_cleanly(logs: list[str]) -> None:
+    async with RealtimeStandIn(speed=2.0, session_limit_s=1.0) as standin:
+        report, bot = await call(standin, [Silence(6.0)], greet=False)
+    assert report.bot_closed_first and bot.service.stats.realtime_lost == 1
+    assert any("session_expired" in line and "lost the OpenAI Realtime session" in line for line in logs)
+
+
+async def test_a_stop_mid_reply_ends_everything(logs: list[str]) -> None:
+    async with RealtimeStandIn(speed=1.0) as standin:
+        report, bot = await call(standin, [WaitForBotAudio(after_s=0.5)])
+    assert not report.bot_closed_first  # the caller hung up first, while the bot was speaking
+    assert len(report.heard) < len(load_clip("bot_greeting"))
+    assert bot.service.stats.realtime_lost == 0  # an orderly end, not a lost session
+    assert bot.service._websocket is None  # the OpenAI session was closed with the call
+    assert any("Twilio stream" in line and "stopped" in line for line in logs)

@@ -289,6 +289,7 @@ class RealtimeStandIn:
         session_confirm_delay: float = 0.0,
         model: str = "gpt-realtime",
         function_call: tuple[str, dict[str, Any]] | None = None,
+        session_limit_s: float | None = None,
     ) -> None:
         """Configure the stand-in.
 
@@ -311,6 +312,8 @@ class RealtimeStandIn:
             function_call: ``(name, arguments)``: answer the first caller turn with a call to that
                 function instead of speech; the next ``response.create`` (after the client adds its
                 ``function_call_output`` item) speaks the reply clip as usual.
+            session_limit_s: End each session after this many seconds, as the real server does at its
+                60-minute limit: an ``error`` event with code ``session_expired``, then a close.
 
         Raises:
             ValueError: For an unknown clip name or a non-positive ``delta_ms``/``speed``.
@@ -332,6 +335,7 @@ class RealtimeStandIn:
         self.session_confirm_delay = session_confirm_delay
         self.model = model
         self.function_call = function_call
+        self.session_limit_s = session_limit_s
 
         self.received: list[dict[str, Any]] = []
         self.sent: list[dict[str, Any]] = []
@@ -542,6 +546,7 @@ class RealtimeStandIn:
         call = _Call(ws, self._initial_session(path))
         self._call = call
         logger.debug(f"{self} call connected on {path}")
+        limit = asyncio.create_task(self._expire(call)) if self.session_limit_s is not None else None
         try:
             await self._send(
                 call,
@@ -565,9 +570,19 @@ class RealtimeStandIn:
         except ConnectionClosed:
             pass
         finally:
+            if limit is not None:
+                limit.cancel()
             await self._stop_reply(call)
             self._last_session = call.session
             logger.debug(f"{self} call ended")
+
+    async def _expire(self, call: _Call) -> None:
+        """The session-duration limit: an ``error`` (``session_expired``), then the socket closes."""
+        await asyncio.sleep(self.session_limit_s or 0.0)
+        await self._send_error(
+            call, "Your session hit the maximum duration of 60 minutes.", code="session_expired"
+        )
+        await call.ws.close(1000, "session expired")
 
     async def _on_message(self, call: _Call, message: str | bytes) -> None:
         if isinstance(message, bytes):
