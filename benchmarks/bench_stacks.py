@@ -84,6 +84,16 @@ class StackRun:
     down_bps: float = 0.0
     exact: float | None = None
     snr_db: float | None = None
+    rss_start_mb: float = 0.0
+    rss_end_mb: float = 0.0
+    caller_bytes_lost: float = 0.0
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -195,9 +205,13 @@ async def load(stack: str, calls: int, seconds: float) -> StackRun:
             callers = [SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script) for _ in range(calls)]
             tasks = [asyncio.create_task(c.run()) for c in callers]
             await asyncio.sleep(1.0)  # calls set up
-            cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
+            cpu0, t0, run.rss_start_mb = _cpu_seconds(proc.pid), time.monotonic(), _rss_mb(proc.pid)
             await asyncio.sleep(seconds)
-            cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
+            cpu1, t1, run.rss_end_mb = _cpu_seconds(proc.pid), time.monotonic(), _rss_mb(proc.pid)
+            sent = sum(c.report.ulaw_bytes_sent for c in callers)
+            await asyncio.sleep(0.3)  # the last frames in flight
+            appended = len(standin.appended_audio) / (1 if stack == "ours" else 6)
+            run.caller_bytes_lost = max(0.0, 1 - appended / sent) if sent else 0.0
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -222,6 +236,7 @@ async def main() -> None:
     parser.add_argument("--calls", default="1,4,8", help="concurrent calls for the CPU runs")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per CPU run")
     parser.add_argument("--turns", type=int, default=6, help="caller questions in the latency run")
+    parser.add_argument("--load-only", action="store_true", help="only the load runs (section 2)")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
@@ -230,6 +245,12 @@ async def main() -> None:
     turns = 1 if args.quick else args.turns
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    if not args.load_only:
+        await _latency_report(turns)
+    await _load_report(calls, seconds)
+
+
+async def _latency_report(turns: int) -> None:
     lat = {}
     for stack in ("ours", "stock"):
         lat[stack] = await latency_and_fidelity(stack, turns)
@@ -251,6 +272,8 @@ async def main() -> None:
     print(f"  ours: {o.exact:.2%} of received bytes identical to what OpenAI sent")
     print(f"  SNR of the greeting as heard vs the clip: ours {o.snr_db:.1f} dB, stock {s.snr_db:.1f} dB")
 
+
+async def _load_report(calls: list[int], seconds: float) -> None:
     print("\n2. load: bot process CPU per call-minute and late frames")
     print(
         f"  {'calls':>5} {'ours cpu-s/min':>15} {'stock cpu-s/min':>16} {'ratio':>6} "
@@ -267,6 +290,11 @@ async def main() -> None:
         )
         per_core = f"ours {60 / ro.cpu_per_call_min:.0f}, stock {60 / rs.cpu_per_call_min:.0f}"
         print(f"        calls per core if CPU were the only limit: {per_core}")
+        print(
+            f"        bot RSS start->end: ours {ro.rss_start_mb:.0f}->{ro.rss_end_mb:.0f} MB, "
+            f"stock {rs.rss_start_mb:.0f}->{rs.rss_end_mb:.0f} MB; caller audio not reaching OpenAI: "
+            f"ours {ro.caller_bytes_lost:.2%}, stock {rs.caller_bytes_lost:.2%}"
+        )
 
 
 if __name__ == "__main__":
