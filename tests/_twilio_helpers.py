@@ -97,3 +97,48 @@ async def serve(app: Any) -> AsyncIterator[int]:
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 10)
+
+
+async def run_call_pipeline(
+    websocket: Any,
+    serializer: Any,
+    processors: list[Any],
+    *,
+    after_output: list[Any] | None = None,
+    observers: list[Any] | None = None,
+    on_connected: list[Any] | None = None,
+) -> None:
+    """Run one call: ``transport.input() → processors → transport.output() → after_output`` at 8 kHz.
+
+    The pipeline ends when the call does (Twilio ``stop``, the bot ending it, or the socket going away).
+    """
+    from pipecat.pipeline.pipeline import Pipeline
+    from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+    from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+    from pipecat.workers.runner import WorkerRunner
+
+    transport = FastAPIWebsocketTransport(
+        websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
+        ),
+    )
+    worker = PipelineWorker(
+        Pipeline([transport.input(), *processors, transport.output(), *(after_output or [])]),
+        params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+        observers=observers or [],
+    )
+
+    if on_connected:
+
+        @transport.event_handler("on_client_connected")
+        async def connected(*_: Any) -> None:
+            await worker.queue_frames(on_connected)
+
+    @transport.event_handler("on_client_disconnected")
+    async def gone(*_: Any) -> None:
+        await worker.cancel()
+
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    await runner.run()

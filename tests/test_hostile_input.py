@@ -8,30 +8,16 @@ import json
 import socket
 from typing import Any
 
-import pytest
 from fastapi import FastAPI, WebSocket
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from loguru import logger
 from pipecat.frames.frames import Frame
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
-from pipecat.workers.runner import WorkerRunner
 from websockets.asyncio.client import connect
 
 from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer
 
 from . import _twilio_helpers as tw
 from .test_serializer import Loopback
-
-
-@pytest.fixture
-def logs() -> Any:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
-    yield lines
-    logger.remove(sink)
 
 
 @settings(max_examples=300, deadline=None)
@@ -65,31 +51,13 @@ def observed_loopback_app(
         await websocket.accept()
         serializer = TwilioMediaStreamSerializer()
         serializers.append(serializer)
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
-            ),
-        )
         observer = MediaStatsObserver(serializer=serializer)
 
         @observer.event_handler("on_call_summary")
         async def summary(_observer: Any, data: dict[str, Any]) -> None:
             done.append(data)
 
-        worker = PipelineWorker(
-            Pipeline([transport.input(), Loopback(), transport.output()]),
-            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-            observers=[observer],
-        )
-
-        @transport.event_handler("on_client_disconnected")
-        async def gone(*_: Any) -> None:
-            await worker.cancel()
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        await runner.run()
+        await tw.run_call_pipeline(websocket, serializer, [Loopback()], observers=[observer])
 
     return app
 

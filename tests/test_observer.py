@@ -5,19 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from fastapi import FastAPI, WebSocket
-from loguru import logger
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
     TTSAudioRawFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
-from pipecat.workers.runner import WorkerRunner
 
 from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer, g711
 from pipecat_twilio_realtime.testing import (
@@ -30,15 +24,7 @@ from pipecat_twilio_realtime.testing import (
 )
 
 from ._bot_helpers import BotCall, bot_app
-from ._twilio_helpers import serve
-
-
-@pytest.fixture
-def logs() -> Any:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
-    yield lines
-    logger.remove(sink)
+from ._twilio_helpers import run_call_pipeline, serve
 
 
 class SpeakOnFirstAudio(FrameProcessor):
@@ -66,12 +52,6 @@ def speaking_app(pcm: bytes, observers: list[MediaStatsObserver], summaries: lis
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
         serializer = TwilioMediaStreamSerializer()
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
-            ),
-        )
         observer = MediaStatsObserver(
             serializer=serializer,
             params=MediaStatsObserver.InputParams(log_frames=True, stats_interval_s=0.5),
@@ -82,19 +62,7 @@ def speaking_app(pcm: bytes, observers: list[MediaStatsObserver], summaries: lis
         async def summary(_observer: Any, data: dict[str, Any]) -> None:
             summaries.append(data)
 
-        worker = PipelineWorker(
-            Pipeline([transport.input(), SpeakOnFirstAudio(pcm), transport.output()]),
-            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-            observers=[observer],
-        )
-
-        @transport.event_handler("on_client_disconnected")
-        async def gone(*_: Any) -> None:
-            await worker.cancel()
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        await runner.run()
+        await run_call_pipeline(websocket, serializer, [SpeakOnFirstAudio(pcm)], observers=[observer])
 
     return app
 

@@ -7,7 +7,6 @@ import base64
 from typing import Any
 
 import pytest
-from loguru import logger
 from pipecat.frames.frames import InputAudioRawFrame
 from pipecat.services.openai.realtime import events
 
@@ -23,14 +22,6 @@ from pipecat_twilio_realtime.testing import (
 
 from ._bot_helpers import BotCall, bot_app
 from ._twilio_helpers import serve
-
-
-@pytest.fixture
-def logs() -> Any:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
-    yield lines
-    logger.remove(sink)
 
 
 def chunks_in_order(received: bytes, produced: bytes, size: int = 160) -> bool:

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
-from loguru import logger
 from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import (
     CancelFrame,
@@ -23,12 +22,8 @@ from pipecat.frames.frames import (
     OutputAudioRawFrame,
     OutputTransportMessageFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.utils.asyncio.task_manager import TaskManager
-from pipecat.workers.runner import WorkerRunner
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from websockets.asyncio.client import connect
@@ -66,14 +61,6 @@ async def _started(**kwargs: Any) -> TwilioMediaStreamSerializer:
 
 def pcm_frame(ulaw: bytes, rate: int = 8000) -> OutputAudioRawFrame:
     return OutputAudioRawFrame(audio=g711.decode(ulaw), sample_rate=rate, num_channels=1)
-
-
-@pytest.fixture
-def logs() -> Any:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
-    yield lines
-    logger.remove(sink)
 
 
 # ----------------------------------------------------------------------------- construction and setup
@@ -253,22 +240,7 @@ def loopback_app(serializers: list[TwilioMediaStreamSerializer]) -> FastAPI:
         await websocket.accept()
         serializer = TwilioMediaStreamSerializer()
         serializers.append(serializer)
-        params = FastAPIWebsocketParams(
-            audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
-        )
-        transport = FastAPIWebsocketTransport(websocket, params)
-        worker = PipelineWorker(
-            Pipeline([transport.input(), Loopback(), transport.output()]),
-            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-        )
-
-        @transport.event_handler("on_client_disconnected")
-        async def gone(*_: Any) -> None:
-            await worker.cancel()
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        await runner.run()
+        await tw.run_call_pipeline(websocket, serializer, [Loopback()])
 
     return app
 

@@ -11,7 +11,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from loguru import logger
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
@@ -24,14 +23,6 @@ from ._twilio_helpers import serve
 TOKEN = "tok-0123456789abcdef-secret"
 HOST = "bot.example"
 BOT_PATH = Path(__file__).resolve().parent.parent / "examples" / "twilio_bot" / "bot.py"
-
-
-@pytest.fixture
-def logs() -> Any:
-    lines: list[str] = []
-    sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
-    yield lines
-    logger.remove(sink)
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,11 @@ from pipecat.frames.frames import (
     TTSStartedFrame,
     TTSStoppedFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
-from pipecat.workers.runner import WorkerRunner
 
 from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer, g711
 from pipecat_twilio_realtime.testing import load_clip
+from tests._twilio_helpers import run_call_pipeline
 
 
 class PcmAsMuLaw(FrameProcessor):
@@ -61,30 +58,12 @@ def create_app(settings: Any) -> FastAPI:
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
         serializer = TwilioMediaStreamSerializer()
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
-            ),
-        )
         observer = MediaStatsObserver(serializer=serializer)
 
         @observer.event_handler("on_call_summary")
         async def summary(_observer: Any, data: dict[str, Any]) -> None:
             app.state.call_summaries.append(data)
 
-        worker = PipelineWorker(
-            Pipeline([transport.input(), PcmAsMuLaw(), transport.output()]),
-            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-            observers=[observer],
-        )
-
-        @transport.event_handler("on_client_disconnected")
-        async def gone(*_: Any) -> None:
-            await worker.cancel()
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        await runner.run()
+        await run_call_pipeline(websocket, serializer, [PcmAsMuLaw()], observers=[observer])
 
     return app
