@@ -1,64 +1,161 @@
 """G.711 μ-law codec: exact per the standard, identical across the C and pure paths."""
 
+from __future__ import annotations
+
 import warnings
+from collections.abc import Callable
+from types import ModuleType
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pipecat_twilio_realtime import g711
 
+audioop: ModuleType | None
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
-    audioop = pytest.importorskip("audioop")
+    try:
+        import audioop
+    except ImportError:  # Python 3.13+ without audioop-lts: only the audioop comparisons are skipped
+        audioop = None
+
+needs_audioop = pytest.mark.skipif(audioop is None, reason="audioop is not importable")
+
+EVERY_PCM16 = b"".join(v.to_bytes(2, "little", signed=True) for v in range(-32768, 32768))
+EVERY_CODE = bytes(range(256))
+
+pcm16_bytes = st.lists(st.integers(-32768, 32767), max_size=1000).map(
+    lambda samples: b"".join(s.to_bytes(2, "little", signed=True) for s in samples)
+)
 
 
-def test_decode_sample_matches_standard_values() -> None:
-    # Values from the G.711 μ-law decoding table (Sun g711.c / ITU-T G.711).
-    assert g711.decode_sample(0x00) == -32124
-    assert g711.decode_sample(0x80) == 32124
-    assert g711.decode_sample(0xFF) == 0
-    assert g711.decode_sample(0x7F) == 0
-    assert g711.decode_sample(0x7E) == -8
-    assert g711.decode_sample(0xFE) == 8
-    assert g711.decode_sample(0x0F) == -16764
+def _formula(code: int) -> int:
+    """G.711 μ-law decoding written the textbook way, independently of ``g711.decode_sample``.
+
+    The code is stored complemented; bit 7 set means positive. In 14-bit units a level is
+    ``(2 * mantissa + 33) * 2**exponent - 33``; PCM16 is that times 4.
+    """
+    u = code ^ 0xFF
+    negative = u >= 0x80
+    exponent, mantissa = (u >> 4) & 0x7, u & 0xF
+    level14 = (2 * mantissa + 33) * 2**exponent - 33
+    return -4 * level14 if negative else 4 * level14
 
 
-def test_decode_encode_identity_for_every_code_except_negative_zero() -> None:
-    for code in range(256):
-        back = g711.encode(g711.decode(bytes([code])))
-        assert back == (b"\xff" if code == 0x7F else bytes([code])), hex(code)
+# ----------------------------------------------------------------------------- decode table
+
+
+@pytest.mark.parametrize(
+    ("code", "pcm"),
+    [
+        # Points of the μ-law decoding table (Sun g711.c, ITU-T G.711 Table 2a).
+        (0x00, -32124),
+        (0x80, 32124),
+        (0x0F, -16764),
+        (0x8F, 16764),
+        (0x70, -120),
+        (0xF0, 120),
+        (0x7E, -8),
+        (0xFE, 8),
+        (0x7F, 0),
+        (0xFF, 0),
+    ],
+)
+def test_decode_table_at_known_points(code: int, pcm: int) -> None:
+    assert g711.decode_sample(code) == pcm
+    assert g711.decode(bytes([code])) == pcm.to_bytes(2, "little", signed=True)
+    assert g711.pure_decode(bytes([code])) == pcm.to_bytes(2, "little", signed=True)
+
+
+def test_decode_table_equals_the_standard_formula_for_every_code() -> None:
+    expected = b"".join(_formula(c).to_bytes(2, "little", signed=True) for c in range(256))
+    assert [g711.decode_sample(c) for c in range(256)] == [_formula(c) for c in range(256)]
+    assert g711.pure_decode(EVERY_CODE) == expected
+    assert g711.decode(EVERY_CODE) == expected
+
+
+# ----------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("code", range(256))
+def test_decode_then_encode_is_the_identity_except_negative_zero(code: int) -> None:
+    expected = b"\xff" if code == 0x7F else bytes([code])
+    assert g711.encode(g711.decode(bytes([code]))) == expected
+    assert g711.pure_encode(g711.pure_decode(bytes([code]))) == expected
+    assert g711.encode_sample(g711.decode_sample(code)) == expected[0]
 
 
 @given(st.binary(max_size=2000))
-def test_roundtrip_property(data: bytes) -> None:
-    assert g711.encode(g711.decode(data)) == data.replace(b"\x7f", b"\xff")
-    assert len(g711.decode(data)) == 2 * len(data)
+def test_roundtrip_property(ulaw: bytes) -> None:
+    pcm = g711.decode(ulaw)
+    assert len(pcm) == 2 * len(ulaw)
+    assert g711.encode(pcm) == ulaw.replace(b"\x7f", b"\xff")
 
 
-def test_encode_agrees_with_audioop_on_all_pcm16_values() -> None:
-    everything = b"".join(v.to_bytes(2, "little", signed=True) for v in range(-32768, 32768))
-    assert g711.encode(everything) == audioop.lin2ulaw(everything, 2)
-    assert g711.pure_encode(everything) == audioop.lin2ulaw(everything, 2)
+@given(pcm16_bytes)
+def test_encode_lands_on_a_level_that_encodes_the_same(pcm: bytes) -> None:
+    # Encoding is idempotent through the decoder: the level a sample maps to is a fixed point.
+    ulaw = g711.encode(pcm)
+    assert len(ulaw) == len(pcm) // 2
+    assert g711.encode(g711.decode(ulaw)) == ulaw.replace(b"\x7f", b"\xff")
 
 
+# ----------------------------------------------------------------------------- against audioop
+
+
+@needs_audioop
+def test_encode_agrees_with_audioop_on_all_65536_pcm16_values() -> None:
+    assert audioop is not None
+    reference = audioop.lin2ulaw(EVERY_PCM16, 2)
+    assert g711.encode(EVERY_PCM16) == reference
+    assert g711.pure_encode(EVERY_PCM16) == reference
+
+
+@needs_audioop
 def test_decode_agrees_with_audioop_on_all_codes() -> None:
-    codes = bytes(range(256))
-    assert g711.decode(codes) == audioop.ulaw2lin(codes, 2)
-    assert g711.pure_decode(codes) == audioop.ulaw2lin(codes, 2)
+    assert audioop is not None
+    assert g711.decode(EVERY_CODE) == audioop.ulaw2lin(EVERY_CODE, 2)
+    assert g711.pure_decode(EVERY_CODE) == audioop.ulaw2lin(EVERY_CODE, 2)
 
 
-@given(st.binary(max_size=4000).filter(lambda b: len(b) % 2 == 0))
-def test_pure_and_backend_paths_are_identical(pcm: bytes) -> None:
+# ----------------------------------------------------------------------------- pure path == backend path
+
+
+def test_pure_encode_equals_backend_on_all_65536_pcm16_values() -> None:
+    assert g711.pure_encode(EVERY_PCM16) == g711.encode(EVERY_PCM16)
+
+
+@settings(max_examples=200)
+@given(pcm16_bytes)
+def test_pure_and_backend_encode_are_identical(pcm: bytes) -> None:
     assert g711.pure_encode(pcm) == g711.encode(pcm)
-    assert g711.pure_decode(pcm) == g711.decode(pcm)
+    assert g711.pure_encode(bytearray(pcm)) == g711.encode(memoryview(pcm))
+
+
+@settings(max_examples=200)
+@given(st.binary(max_size=2000))
+def test_pure_and_backend_decode_are_identical(ulaw: bytes) -> None:
+    assert g711.pure_decode(ulaw) == g711.decode(ulaw)
+    assert g711.pure_decode(bytearray(ulaw)) == g711.decode(memoryview(ulaw))
+
+
+def test_backend_is_named() -> None:
+    assert g711.BACKEND == ("audioop" if audioop is not None else "pure")
+
+
+# ----------------------------------------------------------------------------- bad input
 
 
 @pytest.mark.parametrize("encode", [g711.encode, g711.pure_encode])
-def test_odd_length_pcm_is_rejected_with_its_length(encode) -> None:
-    with pytest.raises(ValueError, match="3 bytes"):
-        encode(b"\x00\x01\x02")
+@pytest.mark.parametrize("length", [1, 3, 321])
+def test_odd_length_pcm_raises_value_error_naming_the_length(
+    encode: Callable[[bytes], bytes], length: int
+) -> None:
+    with pytest.raises(ValueError, match=rf"\b{length} bytes"):
+        encode(b"\x01" * length)
 
 
-def test_backend_is_reported() -> None:
-    assert g711.BACKEND in {"audioop", "pure"}
+def test_empty_input_is_empty_output() -> None:
+    assert g711.encode(b"") == g711.pure_encode(b"") == b""
+    assert g711.decode(b"") == g711.pure_decode(b"") == b""
