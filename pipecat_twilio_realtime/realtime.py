@@ -41,6 +41,7 @@ from pipecat.services.openai.realtime.llm import (
     OpenAIRealtimeLLMService,
     OpenAIRealtimeLLMSettings,
 )
+from websockets.protocol import State
 
 from . import g711
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
@@ -567,6 +568,15 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         await self.push_frame(EndWorkerFrame(reason="openai realtime session lost"), FrameDirection.UPSTREAM)
 
     async def _ws_send(self, realtime_message: Any) -> None:
+        websocket = self._websocket
+        if (
+            not self._lost
+            and websocket is not None
+            and not self._disconnecting
+            and websocket.state is not State.OPEN
+        ):
+            # closed under us: end the call once, rather than one ErrorFrame per 20 ms append
+            await self._on_realtime_lost(f"the connection is {websocket.state.name.lower()}")
         if self._lost:
             self._stats.dropped_after_loss += 1
             return
