@@ -224,8 +224,14 @@ def _parse_start(msg: Mapping[str, Any]) -> Start:
             "bad_field", "start: 'start.customParameters' must be an object", event="start"
         )
     stream_sid = msg.get("streamSid", start.get("streamSid"))
-    if not isinstance(stream_sid, str):
+    if stream_sid is None:
         raise TwilioProtocolError("missing_field", "start: missing 'streamSid'", event="start")
+    if not isinstance(stream_sid, str):
+        raise TwilioProtocolError(
+            "bad_field",
+            f"start: 'streamSid' must be a string, got {type(stream_sid).__name__}",
+            event="start",
+        )
     return Start(
         sequence_number=_int(msg, "sequenceNumber", "sequenceNumber", "start"),
         stream_sid=stream_sid,
@@ -326,10 +332,12 @@ def parse_message(data: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> I
             type, bad base64, an empty payload, or a ``mediaFormat`` other than μ-law
             8000 Hz mono.
     """
-    if len(data) > max_bytes:
-        raise TwilioProtocolError(
-            "too_large", f"message of {len(data)} bytes exceeds the {max_bytes}-byte cap"
-        )
+    size = len(data)
+    if size <= max_bytes and isinstance(data, str) and not data.isascii():
+        # A text message's size on the wire is its UTF-8 length (up to 4 bytes per character).
+        size = len(data.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise TwilioProtocolError("too_large", f"message of {size} bytes exceeds the {max_bytes}-byte cap")
     if isinstance(data, (bytes, bytearray, memoryview)):
         try:
             data = bytes(data).decode("utf-8")

@@ -1,21 +1,52 @@
-"""The pure Twilio Media Streams core, fed literal messages."""
+"""The pure Twilio Media Streams core, fed literal messages (Twilio's documented examples in tests/data)."""
+
+from __future__ import annotations
 
 import base64
+import copy
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipecat_twilio_realtime import twilio_protocol as tp
 
 DATA = Path(__file__).parent / "data"
 SID = "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+ACCOUNT = "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+CALL = "CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+INBOUND = ("connected", "start", "media", "media_inbound", "dtmf", "mark", "stop")
 
 
 def literal(name: str) -> str:
+    """The text of ``tests/data/twilio_<name>.json``."""
     return (DATA / f"twilio_{name}.json").read_text()
+
+
+def documented(name: str) -> dict[str, Any]:
+    """A literal message as a dict, to derive malformed variants from."""
+    result: dict[str, Any] = json.loads(literal(name))
+    return result
+
+
+def variant(name: str, path: str, value: Any = ..., *, delete: bool = False) -> str:
+    """The literal message ``name`` with the value at dotted ``path`` replaced (or deleted)."""
+    msg = documented(name)
+    *parents, leaf = path.split(".")
+    node = msg
+    for key in parents:
+        node = node[key]
+    if delete:
+        del node[leaf]
+    else:
+        node[leaf] = value
+    return json.dumps(msg)
+
+
+# ----------------------------------------------------------------------------- every inbound event
 
 
 def test_connected() -> None:
@@ -23,33 +54,57 @@ def test_connected() -> None:
 
 
 def test_start() -> None:
+    assert tp.parse_message(literal("start")) == tp.Start(
+        sequence_number=1,
+        stream_sid=SID,
+        account_sid=ACCOUNT,
+        call_sid=CALL,
+        tracks=("inbound", "outbound"),
+        media_format=tp.MediaFormat("audio/x-mulaw", 8000, 1),
+        custom_parameters={"FirstName": "Jane", "LastName": "Doe", "RemoteParty": "Bob"},
+    )
+
+
+def test_start_custom_parameters_are_read_only() -> None:
     event = tp.parse_message(literal("start"))
     assert isinstance(event, tp.Start)
-    assert event.sequence_number == 1
-    assert event.stream_sid == SID
-    assert event.call_sid.startswith("CA") and event.account_sid.startswith("AC")
-    assert event.tracks == ("inbound", "outbound")
-    assert event.media_format == tp.EXPECTED_MEDIA_FORMAT
-    assert dict(event.custom_parameters) == {"FirstName": "Jane", "LastName": "Doe", "RemoteParty": "Bob"}
+    with pytest.raises(TypeError):
+        event.custom_parameters["FirstName"] = "Eve"  # type: ignore[index]
 
 
-def test_media_payload_is_decoded_base64() -> None:
-    event = tp.parse_message(literal("media"))
-    assert isinstance(event, tp.Media)
-    assert (event.sequence_number, event.chunk, event.timestamp_ms, event.track) == (3, 1, 5, "outbound")
-    assert event.payload == base64.b64decode("no+JhoaJjpz7")
-    assert event.stream_sid == SID
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("media", tp.Media(3, SID, "outbound", 1, 5, base64.b64decode("no+JhoaJjpz7"))),
+        ("media_inbound", tp.Media(4, SID, "inbound", 2, 5, base64.b64decode("no+JhoaJjpzS"))),
+        ("dtmf", tp.Dtmf(5, SID, "inbound_track", "1")),
+        ("mark", tp.Mark(4, SID, "my label")),
+        ("stop", tp.Stop(5, SID, ACCOUNT, CALL)),
+    ],
+)
+def test_documented_examples_parse_to_their_typed_events(name: str, expected: tp.InboundEvent) -> None:
+    assert tp.parse_message(literal(name)) == expected
 
 
-def test_dtmf_mark_stop() -> None:
-    assert tp.parse_message(literal("dtmf")) == tp.Dtmf(5, SID, "inbound_track", "1")
-    assert tp.parse_message(literal("mark")) == tp.Mark(4, SID, "my label")
-    stop = tp.parse_message(literal("stop"))
-    assert isinstance(stop, tp.Stop) and stop.call_sid.startswith("CA") and stop.sequence_number == 5
+@pytest.mark.parametrize("name", INBOUND)
+def test_bytes_and_text_parse_the_same(name: str) -> None:
+    text = literal(name)
+    assert tp.parse_message(text.encode()) == tp.parse_message(text)
+    assert tp.parse_message(bytearray(text.encode())) == tp.parse_message(text)
 
 
-def test_bytes_input_is_accepted_as_utf8() -> None:
-    assert isinstance(tp.parse_message(literal("media").encode()), tp.Media)
+def test_counters_may_be_json_numbers() -> None:
+    msg = documented("media")
+    msg["sequenceNumber"], msg["media"]["chunk"], msg["media"]["timestamp"] = 3, 1, 5
+    assert tp.parse_message(json.dumps(msg)) == tp.parse_message(literal("media"))
+
+
+def test_start_takes_the_stream_sid_from_the_start_block_when_the_top_level_one_is_absent() -> None:
+    event = tp.parse_message(variant("start", "streamSid", delete=True))
+    assert isinstance(event, tp.Start) and event.stream_sid == SID
+
+
+# ----------------------------------------------------------------------------- every malformed case
 
 
 def _media(**media: object) -> str:
@@ -58,61 +113,119 @@ def _media(**media: object) -> str:
     return json.dumps({"event": "media", "sequenceNumber": "2", "streamSid": SID, "media": body})
 
 
-def _start_with_format(fmt: dict) -> str:
-    msg = json.loads(literal("start"))
-    msg["start"]["mediaFormat"] = fmt
-    return json.dumps(msg)
+def _fmt(encoding: str = "audio/x-mulaw", rate: int = 8000, channels: int = 1) -> str:
+    return variant(
+        "start", "start.mediaFormat", {"encoding": encoding, "sampleRate": rate, "channels": channels}
+    )
 
 
 @pytest.mark.parametrize(
     ("data", "reason", "words"),
     [
+        # not usable as JSON text at all
         ("{not json", "bad_json", "not valid JSON"),
-        ("[1, 2]", "not_object", "JSON list"),
-        ('{"event": "hello"}', "unknown_event", "'hello'"),
-        ('{"noevent": 1}', "unknown_event", "None"),
-        (json.dumps({"event": "media", "sequenceNumber": "2", "streamSid": SID}), "missing_field", "'media'"),
-        (_media(payload=None), "missing_field", "media.payload"),
-        (_media(payload=5), "bad_field", "media.payload"),
-        (_media(payload="%%%not-base64"), "bad_base64", "not valid base64"),
-        (_media(payload=""), "empty_payload", "no samples"),
-        (_media(chunk="x1"), "bad_field", "media.chunk"),
-        (
-            _start_with_format({"encoding": "audio/l16", "sampleRate": 8000, "channels": 1}),
-            "bad_media_format",
-            "audio/l16",
-        ),
-        (
-            _start_with_format({"encoding": "audio/x-mulaw", "sampleRate": 16000, "channels": 1}),
-            "bad_media_format",
-            "16000",
-        ),
-        (
-            _start_with_format({"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 2}),
-            "bad_media_format",
-            "2 ch",
-        ),
+        ("", "bad_json", "not valid JSON"),
+        ("[" * 100_00 + "]" * 100_00, "bad_json", "not valid JSON"),
         (b"\xff\xfe\x00garbage", "not_text", "not UTF-8"),
+        (b'{"event": "media\xc3"}', "not_text", "not UTF-8"),
+        ("[1, 2]", "not_object", "JSON list"),
+        ('"media"', "not_object", "JSON str"),
+        ("42", "not_object", "JSON int"),
+        ("null", "not_object", "JSON NoneType"),
+        # event
+        ('{"event": "hello"}', "unknown_event", "'hello'"),
+        ('{"event": "clear", "streamSid": "MZ"}', "unknown_event", "'clear'"),  # outbound-only
+        ('{"noevent": 1}', "unknown_event", "None"),
+        ('{"event": 5}', "unknown_event", "5"),
+        # missing fields
+        (variant("media", "media", delete=True), "missing_field", "'media'"),
+        (variant("media", "media.payload", delete=True), "missing_field", "media.payload"),
+        (variant("media", "sequenceNumber", delete=True), "missing_field", "sequenceNumber"),
+        (variant("media", "streamSid", delete=True), "missing_field", "streamSid"),
+        (variant("start", "start.callSid", delete=True), "missing_field", "start.callSid"),
+        (variant("start", "start.accountSid", delete=True), "missing_field", "start.accountSid"),
+        (variant("start", "start.mediaFormat", delete=True), "missing_field", "start.mediaFormat"),
         (
-            '{"event": "dtmf", "sequenceNumber": "1", "streamSid": "MZ", "dtmf": {"digit": "12"}}',
-            "bad_field",
-            "DTMF",
+            variant("start", "start.mediaFormat.sampleRate", delete=True),
+            "missing_field",
+            "start.mediaFormat.sampleRate",
         ),
+        (variant("mark", "mark.name", delete=True), "missing_field", "mark.name"),
+        (variant("dtmf", "dtmf.digit", delete=True), "missing_field", "dtmf.digit"),
+        (variant("stop", "streamSid", delete=True), "missing_field", "streamSid"),
+        # fields of the wrong type or value
+        (variant("media", "media.payload", 5), "bad_field", "media.payload"),
+        (variant("media", "media", "payload"), "bad_field", "must be an object"),
+        (variant("media", "media.chunk", "x1"), "bad_field", "media.chunk"),
+        (variant("media", "media.timestamp", -5), "bad_field", "must not be negative"),
+        (variant("media", "sequenceNumber", [3]), "bad_field", "must be a number"),
+        (variant("media", "sequenceNumber", True), "bad_field", "must be a number"),
+        (variant("media", "sequenceNumber", "٣"), "bad_field", "decimal"),  # an Arabic-Indic digit
+        (variant("media", "streamSid", 7), "bad_field", "streamSid"),
+        (variant("start", "streamSid", 7), "bad_field", "streamSid"),
+        (variant("start", "start.tracks", "inbound"), "bad_field", "start.tracks"),
+        (variant("start", "start.customParameters", ["a"]), "bad_field", "customParameters"),
+        (variant("start", "start.mediaFormat.sampleRate", "8k"), "bad_field", "sampleRate"),
+        (variant("mark", "mark.name", {"x": 1}), "bad_field", "mark.name"),
+        (variant("stop", "stop", "gone"), "bad_field", "'stop'"),
+        (variant("dtmf", "dtmf.digit", "12"), "bad_field", "DTMF"),
+        (variant("dtmf", "dtmf.digit", "x"), "bad_field", "DTMF"),
+        # payload
+        (_media(payload="%%%not-base64"), "bad_base64", "not valid base64"),
+        (_media(payload="//8"), "bad_base64", "not valid base64"),  # bad padding
+        (_media(payload=""), "empty_payload", "no samples"),
+        # media format: Twilio bidirectional streams are μ-law 8000 Hz mono, nothing else
+        (_fmt(encoding="audio/l16"), "bad_media_format", "audio/l16"),
+        (_fmt(encoding="audio/x-alaw"), "bad_media_format", "audio/x-alaw"),
+        (_fmt(rate=16000), "bad_media_format", "16000"),
+        (_fmt(rate=24000), "bad_media_format", "24000"),
+        (_fmt(channels=2), "bad_media_format", "2 ch"),
     ],
 )
-def test_malformed_input_names_what_was_wrong(data: str | bytes, reason: str, words: str) -> None:
+def test_malformed_input_raises_the_protocol_error_naming_what_was_wrong(
+    data: str | bytes, reason: str, words: str
+) -> None:
     with pytest.raises(tp.TwilioProtocolError) as info:
         tp.parse_message(data)
     assert info.value.reason == reason
     assert words in str(info.value)
 
 
-def test_oversized_message_is_refused_before_parsing() -> None:
-    big = _media(payload=base64.b64encode(b"\xff" * 60_000).decode())
+def test_protocol_error_carries_the_event_when_readable() -> None:
     with pytest.raises(tp.TwilioProtocolError) as info:
-        tp.parse_message(big)
-    assert info.value.reason == "too_large"
+        tp.parse_message(_media(payload=""))
+    assert info.value.event == "media"
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message("{nope")
+    assert info.value.event is None
+    assert isinstance(info.value, ValueError)  # callers may catch it as a ValueError
+
+
+def test_oversized_message_is_refused_and_the_cap_is_adjustable() -> None:
+    big = _media(payload=base64.b64encode(b"\xff" * 60_000).decode())
+    assert len(big) > tp.MAX_MESSAGE_BYTES
+    for data in (big, big.encode()):
+        with pytest.raises(tp.TwilioProtocolError) as info:
+            tp.parse_message(data)
+        assert info.value.reason == "too_large"
+        assert str(len(big)) in str(info.value)
     assert isinstance(tp.parse_message(big, max_bytes=len(big)), tp.Media)
+    with pytest.raises(tp.TwilioProtocolError, match="exceeds the 50-byte cap"):
+        tp.parse_message(literal("media"), max_bytes=50)
+
+
+def test_oversized_is_measured_in_utf8_bytes_not_characters() -> None:
+    # 20,000 four-byte characters: 20,000 characters but 80,000 bytes on the wire.
+    mark = {"event": "mark", "sequenceNumber": "1", "streamSid": SID, "mark": {"name": "😀" * 20_000}}
+    text = json.dumps(mark, ensure_ascii=False)
+    assert len(text) < tp.MAX_MESSAGE_BYTES < len(text.encode())
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(text)
+    assert info.value.reason == "too_large"
+    assert isinstance(tp.parse_message(text, max_bytes=len(text.encode())), tp.Mark)
+
+
+# ----------------------------------------------------------------------------- fuzz: nothing else escapes
 
 
 json_values = st.recursive(
@@ -125,12 +238,36 @@ json_values = st.recursive(
 events = st.sampled_from(["connected", "start", "media", "dtmf", "mark", "stop", "clear", ""])
 
 
-@settings(max_examples=400, deadline=None)
+def _paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    return found
+
+
+@st.composite
+def mutated_documented_messages(draw: st.DrawFn) -> str:
+    """A documented message with one field deleted or replaced by an arbitrary JSON value."""
+    msg = copy.deepcopy(documented(draw(st.sampled_from(INBOUND))))
+    path = draw(st.sampled_from(_paths(msg)))
+    node = msg
+    for key in path[:-1]:
+        node = node[key]
+    if draw(st.booleans()):
+        del node[path[-1]]
+    else:
+        node[path[-1]] = draw(json_values)
+    return json.dumps(msg)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.one_of(
         st.text(max_size=200),
         st.binary(max_size=200),
         json_values.map(json.dumps),
+        mutated_documented_messages(),
         st.builds(
             lambda e, body: json.dumps({"event": e, **body}),
             events,
@@ -148,30 +285,95 @@ events = st.sampled_from(["connected", "start", "media", "dtmf", "mark", "stop",
 )
 def test_fuzz_only_the_documented_error_escapes(data: str | bytes) -> None:
     try:
-        tp.parse_message(data)
-    except tp.TwilioProtocolError:
-        pass
+        event = tp.parse_message(data)
+    except tp.TwilioProtocolError as e:
+        assert e.reason in {
+            "too_large",
+            "not_text",
+            "bad_json",
+            "not_object",
+            "unknown_event",
+            "missing_field",
+            "bad_field",
+            "bad_base64",
+            "empty_payload",
+            "bad_media_format",
+        }
+    else:
+        assert isinstance(event, (tp.Connected, tp.Start, tp.Media, tp.Dtmf, tp.Mark, tp.Stop))
 
 
-def _keys(obj: object) -> object:
+# ----------------------------------------------------------------------------- outbound: golden
+
+
+def _key_tree(obj: object) -> object:
+    """The nested key structure of a JSON value, leaves replaced by their type name."""
     if isinstance(obj, dict):
-        return {k: _keys(v) for k, v in obj.items()}
+        return {k: _key_tree(v) for k, v in obj.items()}
     return type(obj).__name__
 
 
-def test_outbound_messages_have_exactly_the_documented_keys() -> None:
-    media = tp.build_media("MZ1", b"\xff\x7f\x00")
-    mark = tp.build_mark("MZ1", "reply-1")
-    clear = tp.build_clear("MZ1")
-    assert media == '{"event": "media", "streamSid": "MZ1", "media": {"payload": "/38A"}}'
-    assert mark == '{"event": "mark", "streamSid": "MZ1", "mark": {"name": "reply-1"}}'
-    assert clear == '{"event": "clear", "streamSid": "MZ1"}'
-    assert _keys(json.loads(media)) == {"event": "str", "streamSid": "str", "media": {"payload": "str"}}
-    assert _keys(json.loads(mark)) == {"event": "str", "streamSid": "str", "mark": {"name": "str"}}
-    assert _keys(json.loads(clear)) == {"event": "str", "streamSid": "str"}
+@pytest.mark.parametrize(
+    ("name", "built"),
+    [
+        ("media", lambda: tp.build_media(SID, base64.b64decode("a3242sa2"))),
+        ("mark", lambda: tp.build_mark(SID, "my label")),
+        ("clear", lambda: tp.build_clear(SID)),
+    ],
+)
+def test_builders_reproduce_twilios_documented_outbound_examples(name: str, built: Any) -> None:
+    ours = json.loads(built())
+    theirs = json.loads(literal(f"out_{name}"))
+    assert _key_tree(ours) == _key_tree(theirs)
+    assert ours == theirs
 
 
-def test_sequence_tracker_counts_gaps_and_reordering() -> None:
+def test_outbound_messages_are_exactly_these_strings() -> None:
+    assert (
+        tp.build_media("MZ1", b"\xff\x7f\x00")
+        == '{"event": "media", "streamSid": "MZ1", "media": {"payload": "/38A"}}'
+    )
+    assert (
+        tp.build_mark("MZ1", "reply-1")
+        == '{"event": "mark", "streamSid": "MZ1", "mark": {"name": "reply-1"}}'
+    )
+    assert tp.build_clear("MZ1") == '{"event": "clear", "streamSid": "MZ1"}'
+
+
+@given(st.text(max_size=40), st.binary(max_size=400), st.text(max_size=40))
+def test_outbound_key_sets_hold_for_any_sid_payload_and_name(sid: str, ulaw: bytes, name: str) -> None:
+    media = json.loads(tp.build_media(sid, ulaw))
+    mark = json.loads(tp.build_mark(sid, name))
+    clear = json.loads(tp.build_clear(sid))
+    assert _key_tree(media) == {"event": "str", "streamSid": "str", "media": {"payload": "str"}}
+    assert _key_tree(mark) == {"event": "str", "streamSid": "str", "mark": {"name": "str"}}
+    assert _key_tree(clear) == {"event": "str", "streamSid": "str"}
+    assert base64.b64decode(media["media"]["payload"], validate=True) == ulaw
+    assert (media["streamSid"], mark["streamSid"], clear["streamSid"], mark["mark"]["name"]) == (
+        sid,
+        sid,
+        sid,
+        name,
+    )
+
+
+# ----------------------------------------------------------------------------- sequence numbers
+
+
+def test_sequence_tracker_counts_gaps_duplicates_and_reordering() -> None:
     tracker = tp.SequenceTracker()
     assert [tracker.observe(n) for n in (1, 2, 3, 6, 6, 5, 7, 10)] == [0, 0, 0, 2, -1, -1, 0, 2]
-    assert (tracker.gaps, tracker.missing, tracker.out_of_order) == (2, 4, 2)
+    assert (tracker.gaps, tracker.missing, tracker.out_of_order, tracker.last) == (2, 4, 2, 10)
+
+
+def test_sequence_tracker_in_order_stream_has_no_gaps() -> None:
+    tracker = tp.SequenceTracker()
+    assert [tracker.observe(n) for n in range(5, 500)] == [0] * 495
+    assert (tracker.gaps, tracker.missing, tracker.out_of_order) == (0, 0, 0)
+
+
+def test_sequence_tracker_first_number_is_free_and_a_duplicate_first_is_counted() -> None:
+    tracker = tp.SequenceTracker()
+    assert tracker.observe(40) == 0  # the socket may join late: the first number sets the base
+    assert tracker.observe(40) == -1
+    assert (tracker.gaps, tracker.missing, tracker.out_of_order) == (0, 0, 1)
