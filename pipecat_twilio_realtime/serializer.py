@@ -248,7 +248,8 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         if isinstance(frame, AudioRawFrame):
             return self._media(frame)
         if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
-            if self.should_ignore_frame(frame):
+            # Pipecat's check reads ``message.get``: only a dict can be an RTVI message.
+            if isinstance(frame.message, dict) and self.should_ignore_frame(frame):
                 return None
             return self._transport_message(frame)
         return None

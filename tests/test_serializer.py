@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,9 +22,14 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     OutputAudioRawFrame,
     OutputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
 )
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.utils.asyncio.task_manager import TaskManager
+from pipecat.workers.runner import WorkerRunner
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from websockets.asyncio.client import connect
@@ -80,7 +86,12 @@ def test_partial_hang_up_credentials_are_named() -> None:
         TwilioMediaStreamSerializer(call_sid=tw.CALL_SID)
     with pytest.raises(ValueError, match="missing: call_sid"):
         TwilioMediaStreamSerializer(account_sid=tw.ACCOUNT_SID, auth_token="secret")
+    with pytest.raises(ValueError, match=r"missing: account_sid$"):
+        TwilioMediaStreamSerializer(call_sid=tw.CALL_SID, twilio_client=object())
     TwilioMediaStreamSerializer()  # no credentials at all: no hang-up, no error
+    TwilioMediaStreamSerializer(
+        call_sid=tw.CALL_SID, params=TwilioMediaStreamSerializer.InputParams(auto_hang_up=False)
+    )  # hang-up off: a lone call SID is fine
 
 
 # ----------------------------------------------------------------------------- outbound
@@ -216,13 +227,56 @@ async def test_sequence_gaps_are_counted() -> None:
     assert serializer.stats.sequence_out_of_order == 1
 
 
+async def test_every_code_in_through_a_frame_and_out_again_is_bit_exact() -> None:
+    serializer = await _started()
+    every = bytes(range(256))
+    inbound = await serializer.deserialize(tw.media(2, every))
+    assert isinstance(inbound, InputAudioRawFrame)
+    out = OutputAudioRawFrame(audio=inbound.audio, sample_rate=inbound.sample_rate, num_channels=1)
+    message = json.loads(await serializer.serialize(out))
+    assert base64.b64decode(message["media"]["payload"]) == every.replace(b"\x7f", b"\xff")
+
+
+async def test_urgent_transport_message_that_is_not_twilio_is_dropped_not_sent() -> None:
+    serializer = await _started()
+    assert await serializer.serialize(OutputTransportMessageUrgentFrame(message={"type": "hello"})) is None
+    assert await serializer.serialize(OutputTransportMessageFrame(message="just text")) is None
+    assert await serializer.serialize(OutputTransportMessageFrame(message=["event", "mark"])) is None
+    assert serializer.stats.outbound_dropped == 3 and serializer.stats.marks_sent == 0
+    rtvi = OutputTransportMessageFrame(message={"label": "rtvi-ai", "type": "bot-ready"})
+    assert await serializer.serialize(rtvi) is None  # Pipecat's own RTVI filter still applies
+
+
+async def test_transport_clear_message_becomes_a_clear() -> None:
+    serializer = await _started()
+    clear = await serializer.serialize(OutputTransportMessageFrame(message={"event": "clear"}))
+    assert clear == f'{{"event": "clear", "streamSid": "{tw.STREAM_SID}"}}'
+    assert serializer.stats.clears_sent == 1
+
+
+async def test_dtmf_keys_twilio_sends_but_pipecat_has_no_key_for_are_counted_not_pushed() -> None:
+    serializer = await _started()
+    assert await serializer.deserialize(tw.dtmf(2, "A")) is None
+    pushed = await serializer.deserialize(tw.dtmf(3, "#"))
+    assert isinstance(pushed, InputDTMFFrame) and pushed.button.value == "#"
+    assert serializer.stats.dtmf_received == 2
+
+
+async def test_a_mark_echo_this_serializer_did_not_send_still_reaches_the_pipeline() -> None:
+    serializer = await _started()
+    echo = await serializer.deserialize(tw.mark(2, "someone-else"))
+    assert isinstance(echo, TwilioMarkEchoFrame)
+    assert (echo.mark_name, echo.ulaw_bytes_sent) == ("someone-else", None)
+
+
 # ----------------------------------------------------------------------------- end to end, real transport
 
 
 class Loopback(FrameProcessor):
-    """Plays caller audio back to the caller, and asks for a mark after each chunk."""
+    """Plays caller audio straight back to the caller: ``InputAudioRawFrame`` → ``OutputAudioRawFrame``."""
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Turn caller audio into bot audio; pass every other frame on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, InputAudioRawFrame):
             await self.push_frame(
@@ -232,23 +286,60 @@ class Loopback(FrameProcessor):
             await self.push_frame(frame, direction)
 
 
-def loopback_app(serializers: list[TwilioMediaStreamSerializer]) -> FastAPI:
+class Call:
+    """What the bot side of one loopback call saw."""
+
+    def __init__(self) -> None:
+        self.serializer = TwilioMediaStreamSerializer()
+        self.ended = asyncio.Event()
+        self.error: BaseException | None = None
+
+
+def loopback_app(calls: list[Call]) -> FastAPI:
+    """A FastAPI app whose /ws runs input → Loopback → output at 8 kHz, ended only by the pipeline itself.
+
+    No ``on_client_disconnected`` handler cancels it: if Twilio's ``stop`` did not end the
+    pipeline, the test would time out instead of passing.
+    """
     app = FastAPI()
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
-        serializer = TwilioMediaStreamSerializer()
-        serializers.append(serializer)
-        await tw.run_call_pipeline(websocket, serializer, [Loopback()])
+        call = Call()
+        calls.append(call)
+        transport = FastAPIWebsocketTransport(
+            websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                audio_out_10ms_chunks=2,
+                add_wav_header=False,
+                serializer=call.serializer,
+            ),
+        )
+        worker = PipelineWorker(
+            Pipeline([transport.input(), Loopback(), transport.output()]),
+            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+        )
+        try:
+            runner = WorkerRunner(handle_sigint=False)
+            await runner.add_workers(worker)
+            await runner.run()
+        except BaseException as e:  # recorded for the test, then re-raised
+            call.error = e
+            raise
+        finally:
+            call.ended.set()
 
     return app
 
 
-async def test_real_transport_echoes_bytes_exactly_with_exact_keys() -> None:
-    serializers: list[TwilioMediaStreamSerializer] = []
-    sent = bytes(range(256)) * 5  # every μ-law code
-    async with tw.serve(loopback_app(serializers)) as port, connect(f"ws://127.0.0.1:{port}/ws") as twilio:
+async def test_real_transport_echoes_every_code_exactly_with_exact_keys_and_stop_ends_it() -> None:
+    calls: list[Call] = []
+    sent = bytes(range(256)) * 5  # every μ-law code, 8 Twilio frames of 160 bytes
+    outbound: list[dict[str, Any]] = []
+    async with tw.serve(loopback_app(calls)) as port, connect(f"ws://127.0.0.1:{port}/ws") as twilio:
         await twilio.send(tw.connected())
         await twilio.send(tw.start())
         for i in range(0, len(sent), 160):
@@ -257,22 +348,43 @@ async def test_real_transport_echoes_bytes_exactly_with_exact_keys() -> None:
         async with asyncio.timeout(10):
             while len(heard) < len(sent):
                 message = json.loads(await twilio.recv())
-                assert set(message) == {"event", "streamSid", "media"}, message
-                assert set(message["media"]) == {"payload"} and message["streamSid"] == tw.STREAM_SID
-                heard += base64.b64decode(message["media"]["payload"])
+                outbound.append(message)
+                heard += base64.b64decode(message["media"]["payload"], validate=True)
         assert heard == sent.replace(b"\x7f", b"\xff")
-        await twilio.send(tw.stop(99))
+
+        await twilio.send(tw.stop(2 + len(sent) // 160))
         async with asyncio.timeout(10):  # the pipeline ends and the bot closes the socket
-            async for _ in twilio:
-                pass
-    assert serializers[0].stats.ulaw_bytes_sent == len(sent)
-    assert serializers[0].stats.ulaw_bytes_received == len(sent)
+            async for raw in twilio:
+                outbound.append(json.loads(raw))
+            await calls[0].ended.wait()
+
+    assert calls[0].error is None
+    for message in outbound:
+        assert set(message) == {"event", "streamSid", "media"}, message
+        assert set(message["media"]) == {"payload"} and message["event"] == "media"
+        assert message["streamSid"] == tw.STREAM_SID
+    assert all(len(base64.b64decode(m["media"]["payload"])) == 160 for m in outbound)  # 20 ms each
+    stats = calls[0].serializer.stats
+    assert (stats.ulaw_bytes_sent, stats.ulaw_bytes_received) == (len(sent), len(sent))
+    assert (stats.malformed_dropped, stats.sequence_gaps) == (0, 0)
 
 
 # ----------------------------------------------------------------------------- hang-up through the twilio SDK
 
 
+@pytest.fixture(autouse=True)
+def _no_twilio_edge_or_region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    # The SDK rewrites hostnames when these are set; keep every request on our loopback server.
+    monkeypatch.delenv("TWILIO_EDGE", raising=False)
+    monkeypatch.delenv("TWILIO_REGION", raising=False)
+    yield
+
+
+TOKEN = "test-token-not-a-secret"
+
+
 def fake_twilio_rest(posts: list[dict[str, Any]], status: int = 200) -> FastAPI:
+    """Imitates Twilio's ``POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json``."""
     app = FastAPI()
 
     @app.post("/2010-04-01/Accounts/{account}/Calls/{call}.json")
@@ -283,47 +395,92 @@ def fake_twilio_rest(posts: list[dict[str, Any]], status: int = 200) -> FastAPI:
                 "account": account,
                 "call": call,
                 "form": dict(form),
-                "auth": request.headers.get("authorization"),
+                "auth": request.headers.get("authorization", ""),
             }
         )
         if status == 404:
-            return JSONResponse({"code": 20404, "message": "not found", "status": 404}, status_code=404)
-        return JSONResponse({"sid": call, "account_sid": account, "status": "completed"})
+            return JSONResponse(
+                {"code": 20404, "message": "The requested resource was not found", "status": 404},
+                status_code=404,
+            )
+        return JSONResponse(
+            {
+                "sid": call,
+                "account_sid": account,
+                "status": "completed",
+                "uri": f"/2010-04-01/Accounts/{account}/Calls/{call}.json",
+            }
+        )
 
     return app
 
 
 def sdk_client(port: int) -> Client:
-    client = Client(tw.ACCOUNT_SID, "test-token", http_client=AsyncTwilioHttpClient(pool_connections=False))
-    client.api.base_url = f"http://127.0.0.1:{port}"
+    """A real ``twilio.rest.Client`` with its async HTTP client, pointed at our loopback server."""
+    client = Client(tw.ACCOUNT_SID, TOKEN, http_client=AsyncTwilioHttpClient())
+    client.api.base_url = f"http://127.0.0.1:{port}"  # Domain.absolute_url() joins base_url and the path
     return client
 
 
-async def test_end_frame_hangs_up_once_through_the_twilio_sdk() -> None:
+def _basic(header: str) -> str:
+    scheme, _, value = header.partition(" ")
+    assert scheme == "Basic"
+    return base64.b64decode(value).decode()
+
+
+async def test_end_frame_hangs_up_once_through_the_twilio_sdk(logs: list[str]) -> None:
     posts: list[dict[str, Any]] = []
     async with tw.serve(fake_twilio_rest(posts)) as port:
         serializer = await _started(
             call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
         )
         assert await serializer.serialize(EndFrame()) is None
+        assert await serializer.serialize(EndFrame()) is None
         assert await serializer.serialize(CancelFrame()) is None
     assert len(posts) == 1
-    assert posts[0]["call"] == tw.CALL_SID and posts[0]["account"] == tw.ACCOUNT_SID
+    assert (posts[0]["account"], posts[0]["call"]) == (tw.ACCOUNT_SID, tw.CALL_SID)
     assert posts[0]["form"] == {"Status": "completed"}
-    assert posts[0]["auth"].startswith("Basic ")
+    assert _basic(posts[0]["auth"]) == f"{tw.ACCOUNT_SID}:{TOKEN}"
+    assert not any(TOKEN in line for line in logs)
 
 
-async def test_no_hang_up_after_twilio_stop_and_404_is_quiet() -> None:
+async def test_cancel_frame_hangs_up_too() -> None:
+    posts: list[dict[str, Any]] = []
+    async with tw.serve(fake_twilio_rest(posts)) as port:
+        serializer = await _started(
+            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
+        )
+        await serializer.serialize(CancelFrame())
+    assert [p["form"] for p in posts] == [{"Status": "completed"}]
+
+
+async def test_no_hang_up_after_twilio_stop() -> None:
+    posts: list[dict[str, Any]] = []
+    async with tw.serve(fake_twilio_rest(posts)) as port:
+        serializer = await _started(
+            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
+        )
+        assert isinstance(await serializer.deserialize(tw.stop(9)), TwilioStopFrame)
+        await serializer.serialize(EndFrame())
+        await serializer.serialize(CancelFrame())
+    assert posts == []
+
+
+async def test_a_404_from_twilio_does_not_raise(logs: list[str]) -> None:
     posts: list[dict[str, Any]] = []
     async with tw.serve(fake_twilio_rest(posts, status=404)) as port:
         serializer = await _started(
             call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
         )
-        await serializer.deserialize(tw.stop(9))
-        await serializer.serialize(EndFrame())
-        assert posts == []
-        other = await _started(
-            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
-        )
-        await other.serialize(EndFrame())  # 404: the call is already over; must not raise
+        assert await serializer.serialize(EndFrame()) is None  # the call is already over
     assert len(posts) == 1
+    assert any("already over" in line for line in logs)
+    assert not any("ERROR" in line for line in logs)
+
+
+async def test_without_credentials_no_hang_up_is_attempted() -> None:
+    posts: list[dict[str, Any]] = []
+    async with tw.serve(fake_twilio_rest(posts)):
+        serializer = await _started()
+        assert await serializer.serialize(EndFrame()) is None
+    assert posts == []
