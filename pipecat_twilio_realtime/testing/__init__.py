@@ -7,6 +7,8 @@ from pipecat_twilio_realtime.testing.clips import CLIP_NAMES, CLIP_TEXTS, clip_d
 from pipecat_twilio_realtime.testing.realtime_server import EnergyVad, RealtimeStandIn
 from pipecat_twilio_realtime.testing.twilio_caller import (
     CallerReport,
+    Dtmf,
+    MarkEcho,
     Silence,
     SimulatedTwilioCaller,
     Speech,
@@ -19,7 +21,9 @@ __all__: list[str] = [
     "CLIP_NAMES",
     "CLIP_TEXTS",
     "CallerReport",
+    "Dtmf",
     "EnergyVad",
+    "MarkEcho",
     "RealtimeStandIn",
     "Silence",
     "SimulatedTwilioCaller",

@@ -4,15 +4,28 @@ Point it at a bot's media-stream URL (``ws://127.0.0.1:PORT/ws``) and it does wh
 bidirectional ``<Connect><Stream>``:
 
 * sends ``connected`` and ``start`` (μ-law 8000 Hz mono, custom parameters), then a ``media`` message
-  every 20 ms on an absolute clock, continuously, from a script of speech and silence;
-* plays the bot's audio out in real time (8 bytes per ms) and records what the caller heard;
+  every 20 ms on an absolute clock (no drift), continuously, from a script of speech, silence and DTMF;
+* plays the bot's audio out in real time (160 bytes per 20 ms tick, 8 bytes per ms) from a playback
+  buffer and records what the caller heard;
 * echoes each ``mark`` once the audio queued before it has played; on ``clear`` drops the queued audio
   and echoes every pending mark at once (those were flushed);
 * checks every bot message strictly: only ``media``, ``mark`` and ``clear`` with exactly the documented
   keys and the right ``streamSid`` (anything else is what Twilio rejects with error 31951);
-* sends ``stop`` at the end of the script, then closes.
+* sends ``stop`` at the end of the script, then closes; or notes that the bot closed first.
 
-``sequenceNumber`` counts every message it sends, as Twilio's does.
+``sequenceNumber`` counts every message it sends after ``connected``, as Twilio's does. Nothing is ever
+resampled: a WAV must already be 8000 Hz mono (PCM16 or μ-law).
+
+Example::
+
+    caller = SimulatedTwilioCaller(
+        "ws://127.0.0.1:8765/ws",
+        [Silence(1.0), Speech.from_wav("question.wav"), Silence(3.0)],
+        custom_parameters={"caller": "+15550000000"},
+    )
+    report = await caller.run()
+    assert not report.violations
+    report.write_wav("heard.wav")
 """
 
 from __future__ import annotations
@@ -21,49 +34,168 @@ import asyncio
 import base64
 import binascii
 import json
+import math
+import random
 import time
 import uuid
 import wave
+from array import array
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 from loguru import logger
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from .. import g711
 
 __all__ = [
     "CallerReport",
+    "Dtmf",
+    "MarkEcho",
     "Silence",
     "SimulatedTwilioCaller",
     "Speech",
     "WaitForBotAudio",
     "WaitForBotSilence",
+    "check_outbound",
     "load_wav_as_ulaw",
 ]
 
-FRAME_BYTES = 160  # 20 ms of μ-law at 8000 Hz
+FRAME_BYTES = 160
+"""One Twilio ``media`` message: 20 ms of μ-law at 8000 Hz."""
 FRAME_SECS = 0.02
 SILENCE = b"\xff"
+"""μ-law digital silence (positive zero)."""
+_DTMF_KEYS = "0123456789*#"
+_WAVE_FORMAT_PCM = 1
+_WAVE_FORMAT_MULAW = 7
+
+
+def load_wav_as_ulaw(path: str | Path) -> bytes:
+    """Read a WAV file as μ-law 8000 Hz mono: PCM16 is encoded, μ-law is taken byte for byte.
+
+    Args:
+        path: The WAV file.
+
+    Returns:
+        μ-law bytes.
+
+    Raises:
+        ValueError: If the file is not a WAV, or not 8000 Hz mono 16-bit PCM or 8-bit μ-law
+            (nothing is ever resampled: convert it first).
+    """
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+            data = wav.readframes(wav.getnframes())
+        tag = _WAVE_FORMAT_PCM
+    except wave.Error:
+        # The stdlib reads PCM only; μ-law (format 7) is read from the RIFF chunks here.
+        tag, channels, rate, width, data = _read_riff_wav(Path(path))
+    except EOFError:
+        raise ValueError(f"{path}: truncated WAV file") from None
+    _check_wav_rate(path, rate, channels)
+    if tag == _WAVE_FORMAT_MULAW and width == 1:
+        return data
+    if tag == _WAVE_FORMAT_PCM and width == 2:
+        return g711.encode(data[: len(data) - len(data) % 2])
+    raise ValueError(
+        f"{path}: WAV format {tag} with {8 * width}-bit samples; the caller needs 16-bit PCM or 8-bit μ-law"
+    )
+
+
+def _check_wav_rate(path: str | Path, rate: int, channels: int) -> None:
+    if rate != g711.SAMPLE_RATE or channels != 1:
+        raise ValueError(
+            f"{path}: {rate} Hz, {channels} channel(s); the caller needs 8000 Hz mono. Convert it first "
+            "(e.g. `sox in.wav -r 8000 -c 1 -b 16 out.wav`): this tool never resamples."
+        )
+
+
+def _read_riff_wav(path: Path) -> tuple[int, int, int, int, bytes]:
+    """Walk a WAV's RIFF chunks: ``(format tag, channels, rate, bytes per sample, data)``."""
+    raw = path.read_bytes()
+    if len(raw) < 12 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        raise ValueError(f"{path}: not a WAV file")
+    fmt: tuple[int, int, int, int] | None = None
+    at = 12
+    while at + 8 <= len(raw):
+        chunk_id, size = raw[at : at + 4], int.from_bytes(raw[at + 4 : at + 8], "little")
+        body = raw[at + 8 : at + 8 + size]
+        if chunk_id == b"fmt " and len(body) >= 16:
+            fmt = (
+                int.from_bytes(body[0:2], "little"),
+                int.from_bytes(body[2:4], "little"),
+                int.from_bytes(body[4:8], "little"),
+                int.from_bytes(body[14:16], "little"),
+            )
+        elif chunk_id == b"data":
+            if fmt is None:
+                raise ValueError(f"{path}: WAV data before its fmt chunk")
+            tag, channels, rate, bits = fmt
+            return tag, channels, rate, (bits + 7) // 8, body
+        at += 8 + size + (size & 1)  # chunks are padded to an even length
+    raise ValueError(f"{path}: WAV without {'a data' if fmt else 'a fmt'} chunk")
 
 
 @dataclass(frozen=True)
 class Speech:
-    """Caller speech: μ-law 8000 Hz mono bytes, sent in 20 ms frames."""
+    """Caller speech: μ-law 8000 Hz mono bytes, sent in 20 ms frames (the last one padded with silence).
+
+    Parameters:
+        ulaw: The μ-law audio.
+        label: A name for progress lines and the event log.
+    """
 
     ulaw: bytes
     label: str = "speech"
 
+    @classmethod
+    def from_wav(cls, path: str | Path, label: str | None = None) -> Speech:
+        """Speech from a WAV file (8000 Hz mono, PCM16 or μ-law; see :func:`load_wav_as_ulaw`).
+
+        Args:
+            path: The WAV file.
+            label: A name for the segment; the file name when omitted.
+
+        Returns:
+            The segment.
+        """
+        return cls(load_wav_as_ulaw(path), label or Path(path).name)
+
 
 @dataclass(frozen=True)
 class Silence:
-    """Caller silence for ``seconds`` (Twilio keeps sending media frames while nobody talks)."""
+    """The caller is quiet for ``seconds``: Twilio keeps sending ``media`` frames while nobody talks.
+
+    Parameters:
+        seconds: How long.
+        noise_dbfs: ``None`` for digital silence (μ-law ``0xFF``), or the RMS level of a line's
+            low-level background noise, e.g. ``-60.0`` (reproducible: seeded by the caller).
+    """
 
     seconds: float
+    noise_dbfs: float | None = None
+
+
+@dataclass(frozen=True)
+class Dtmf:
+    """The caller presses keys: one Twilio ``dtmf`` message per digit (audio keeps flowing).
+
+    Parameters:
+        digits: Keys among ``0123456789*#``.
+    """
+
+    digits: str
+
+    def __post_init__(self) -> None:
+        """Reject keys Twilio never reports."""
+        if not self.digits or any(d not in _DTMF_KEYS for d in self.digits):
+            raise ValueError(f"DTMF digits must be among {_DTMF_KEYS!r}, got {self.digits!r}")
 
 
 @dataclass(frozen=True)
@@ -82,84 +214,73 @@ class WaitForBotSilence:
     timeout_s: float = 30.0
 
 
-Segment = Speech | Silence | WaitForBotAudio | WaitForBotSilence
+Segment: TypeAlias = Speech | Silence | Dtmf | WaitForBotAudio | WaitForBotSilence
 
 
-def load_wav_as_ulaw(path: str | Path) -> bytes:
-    """Read a WAV file as μ-law 8000 Hz mono (PCM16 is encoded; μ-law WAVs are taken as they are).
+@dataclass(frozen=True)
+class MarkEcho:
+    """One ``mark`` the caller echoed back to the bot.
 
-    Args:
-        path: The WAV file.
-
-    Returns:
-        μ-law bytes.
-
-    Raises:
-        ValueError: If the file is not 8000 Hz mono PCM16 or μ-law (nothing is ever resampled).
+    Parameters:
+        name: The mark's name.
+        played: ``True`` if the audio before it was played; ``False`` if a ``clear`` flushed it.
+        at_s: Seconds from the call's start to the echo.
+        heard_bytes: μ-law bytes the caller had heard when it echoed the mark.
     """
-    raw = Path(path).read_bytes()
-    if raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
-        raise ValueError(f"{path}: not a WAV file")
-    fmt_at = raw.find(b"fmt ")
-    if fmt_at < 0:
-        raise ValueError(f"{path}: WAV without a fmt chunk")
-    audio_format = int.from_bytes(raw[fmt_at + 8 : fmt_at + 10], "little")
-    channels = int.from_bytes(raw[fmt_at + 10 : fmt_at + 12], "little")
-    rate = int.from_bytes(raw[fmt_at + 12 : fmt_at + 16], "little")
-    bits = int.from_bytes(raw[fmt_at + 22 : fmt_at + 24], "little")
-    if rate != 8000 or channels != 1:
-        raise ValueError(
-            f"{path}: {rate} Hz {channels} ch; the caller needs 8000 Hz mono (convert it first, e.g. "
-            "`sox in.wav -r 8000 -c 1 out.wav`: this tool never resamples)"
-        )
-    data_at = raw.find(b"data", fmt_at)
-    if data_at < 0:
-        raise ValueError(f"{path}: WAV without a data chunk")
-    size = int.from_bytes(raw[data_at + 4 : data_at + 8], "little")
-    data = raw[data_at + 8 : data_at + 8 + size]
-    if audio_format == 7 and bits == 8:
-        return data
-    if audio_format == 1 and bits == 16:
-        return g711.encode(data[: len(data) - len(data) % 2])
-    raise ValueError(f"{path}: format {audio_format}/{bits}-bit; the caller needs PCM16 or μ-law")
+
+    name: str
+    played: bool
+    at_s: float
+    heard_bytes: int
 
 
 @dataclass
 class CallerReport:
     """What happened on the simulated Twilio side of a call.
 
+    Times ending in ``_s`` are seconds; ``events`` and :class:`MarkEcho` times count from the moment
+    ``start`` was sent.
+
     Parameters:
         stream_sid: The stream SID used.
-        messages_sent: Messages sent to the bot (all kinds).
+        messages_sent: Messages sent to the bot (all kinds, ``connected`` included).
         media_sent: ``media`` messages sent.
         ulaw_bytes_sent: μ-law bytes in them.
-        messages_received: Messages received from the bot.
-        media_received: ``media`` messages received.
+        dtmf_sent: Digits sent, in order.
+        messages_received: Messages received from the bot (valid or not).
+        media_received: Valid ``media`` messages received.
+        ulaw_bytes_received: μ-law bytes in them.
         received_audio: Every μ-law byte received, in order.
         heard: The μ-law bytes actually played out, in order (flushed audio excluded).
         timeline: What the caller's ear got, 20 ms at a time from the start: heard audio and silence.
+        marks: Every mark echoed, played or flushed, in echo order.
         marks_played: Names of marks echoed after their audio played.
         marks_flushed: Names of marks echoed at once because a ``clear`` flushed their audio.
         clears: ``clear`` messages received.
         flushed_bytes: μ-law bytes dropped by ``clear``s before being played.
-        violations: Each bot message Twilio would reject, with the reason.
+        violations: Each bot message Twilio would reject (error 31951), with the reason.
         reply_latencies_s: For each caller speech segment, seconds from its end to the next bot audio.
         barge_in_latencies_s: For speech that started while bot audio was playing, seconds to the ``clear``.
         heard_at_clears: Length of :attr:`heard` (μ-law bytes) when each ``clear`` arrived.
         media_sent_at: Clock time of each ``media`` message sent (chunk ``i`` carries samples ``160*i`` on).
         media_received_at: Clock time and size of each ``media`` message received.
-        bot_closed_first: Whether the bot closed the socket before the script ended.
+        events: ``(seconds since start, what)`` for each step: speech, DTMF, first bot audio after
+            speech, marks, clears, violations, stop, close.
+        bot_closed_first: Whether the bot closed the socket before the caller hung up.
     """
 
     stream_sid: str = ""
     messages_sent: int = 0
     media_sent: int = 0
     ulaw_bytes_sent: int = 0
+    dtmf_sent: list[str] = field(default_factory=list)
     messages_received: int = 0
     media_received: int = 0
+    ulaw_bytes_received: int = 0
     received_audio: bytearray = field(default_factory=bytearray)
     heard: bytearray = field(default_factory=bytearray)
     timeline: bytearray = field(default_factory=bytearray)
+    marks: list[MarkEcho] = field(default_factory=list)
     marks_played: list[str] = field(default_factory=list)
     marks_flushed: list[str] = field(default_factory=list)
     clears: int = 0
@@ -170,6 +291,7 @@ class CallerReport:
     heard_at_clears: list[int] = field(default_factory=list)
     media_sent_at: list[float] = field(default_factory=list)
     media_received_at: list[tuple[float, int]] = field(default_factory=list)
+    events: list[tuple[float, str]] = field(default_factory=list)
     bot_closed_first: bool = False
 
     def write_wav(self, path: str | Path, *, with_silence: bool = True) -> Path:
@@ -177,7 +299,8 @@ class CallerReport:
 
         Args:
             path: Where to write.
-            with_silence: Keep the silences between replies (the call as the caller lived it).
+            with_silence: Keep the silences between replies (the call as the caller lived it);
+                ``False`` writes :attr:`heard` only.
 
         Returns:
             The path written.
@@ -203,6 +326,9 @@ _INNER_KEYS: dict[str, set[str]] = {"media": {"payload"}, "mark": {"name"}}
 def check_outbound(message: str | bytes, stream_sid: str) -> tuple[str, Any] | str:
     """Check one bot → Twilio message strictly, as Twilio does.
 
+    :mod:`pipecat_twilio_realtime.twilio_protocol` parses the other direction; this is the
+    receiving end of its ``build_*`` functions.
+
     Args:
         message: The websocket message from the bot.
         stream_sid: The stream's SID.
@@ -222,11 +348,11 @@ def check_outbound(message: str | bytes, stream_sid: str) -> tuple[str, Any] | s
     event = data.get("event")
     shape = _TOP_KEYS.get(event) if isinstance(event, str) else None
     if shape is None or not isinstance(event, str):
-        return f"unknown event {event!r}"
+        return f"unknown event {str(event)[:40]!r}"
     if set(data) != shape:
         return f"{event}: keys {sorted(data)} instead of {sorted(shape)}"
     if data["streamSid"] != stream_sid:
-        return f"{event}: streamSid {data['streamSid']!r} is not this stream's"
+        return f"{event}: streamSid {str(data['streamSid'])[:40]!r} is not this stream's"
     inner_keys = _INNER_KEYS.get(event)
     if inner_keys is not None:
         inner = data[event]
@@ -247,64 +373,131 @@ def check_outbound(message: str | bytes, stream_sid: str) -> tuple[str, Any] | s
 
 
 class SimulatedTwilioCaller:
-    """Plays Twilio's side of a bidirectional Media Stream against a bot's websocket URL."""
+    """Plays Twilio's side of a bidirectional Media Stream against a bot's websocket URL.
+
+    One instance places one call: build it, ``await run()``, read the returned :class:`CallerReport`
+    (also at :attr:`report` while the call runs). :meth:`send_dtmf` and :meth:`hang_up` may be called
+    from another task during the call.
+    """
 
     def __init__(
         self,
         url: str,
-        script: Sequence[Segment],
+        script: Sequence[Segment | Path],
         *,
         custom_parameters: dict[str, str] | None = None,
         headers: dict[str, str] | None = None,
         stream_sid: str | None = None,
         call_sid: str | None = None,
         account_sid: str | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        on_progress: Callable[[str], None] | None = None,
+        playout_delay_s: float = 0.0,
         linger_s: float = 0.5,
+        noise_seed: int = 0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Coroutine[Any, Any, Any]] = asyncio.sleep,
+        on_progress: Callable[[str], None] | None = None,
+        open_timeout_s: float = 10.0,
     ) -> None:
         """Prepare a call.
 
         Args:
             url: The bot's media-stream websocket URL.
-            script: What the caller does: :class:`Speech`, :class:`Silence`, :class:`WaitForBotAudio`,
-                :class:`WaitForBotSilence`.
+            script: What the caller does, in order: :class:`Speech`, :class:`Silence`, :class:`Dtmf`,
+                :class:`WaitForBotAudio`, :class:`WaitForBotSilence`; a :class:`~pathlib.Path` is a
+                WAV file spoken as :class:`Speech`.
             custom_parameters: Values for ``start.customParameters`` (TwiML ``<Parameter>``s).
             headers: Extra handshake headers (e.g. ``X-Twilio-Signature``).
-            stream_sid: The stream SID (generated when omitted); likewise ``call_sid``, ``account_sid``.
-            call_sid: The call SID.
-            account_sid: The account SID.
-            clock: Monotonic time source, in seconds.
+            stream_sid: The stream SID (``MZ…``, generated when omitted).
+            call_sid: The call SID (``CA…``, generated when omitted).
+            account_sid: The account SID (``AC…``, generated when omitted).
+            playout_delay_s: Jitter buffer: how long received audio waits before it starts playing
+                (again after each underrun or ``clear``). 0 plays at the next 20 ms tick; a larger
+                value keeps bot audio queued, as a slow network would.
+            linger_s: How long to keep listening after the script ends, before ``stop``.
+            noise_seed: Seed of the background noise of :class:`Silence` with ``noise_dbfs``.
+            clock: Monotonic time source, in seconds; pacing and every reported time use it.
+            sleep: Waits a number of seconds of ``clock`` time (pass a matching pair for a fake clock).
             on_progress: Called with a short line at each step (for a progress display).
-            linger_s: How long to keep playing out after the script, before ``stop``.
+            open_timeout_s: Seconds allowed for the websocket handshake.
+
+        Raises:
+            ValueError: If a WAV in ``script`` is not 8000 Hz mono PCM16 or μ-law, or a delay is negative.
         """
+        if playout_delay_s < 0 or linger_s < 0:
+            raise ValueError("playout_delay_s and linger_s must not be negative")
         self.url = url
-        self.script = list(script)
+        self.script: list[Segment] = [Speech.from_wav(s) if isinstance(s, Path) else s for s in script]
         self.custom_parameters = dict(custom_parameters or {})
         self.headers = dict(headers or {})
         self.stream_sid = stream_sid or "MZ" + uuid.uuid4().hex
         self.call_sid = call_sid or "CA" + uuid.uuid4().hex
         self.account_sid = account_sid or "AC" + uuid.uuid4().hex
-        self._clock = clock
-        self._progress = on_progress or (lambda _line: None)
-        self._linger = linger_s
         self.report = CallerReport(stream_sid=self.stream_sid)
+        self._playout_delay = playout_delay_s
+        self._linger = linger_s
+        self._noise = random.Random(noise_seed)
+        self._clock = clock
+        self._sleep = sleep
+        self._progress = on_progress or (lambda _line: None)
+        self._open_timeout = open_timeout_s
+        self._ws: ClientConnection | None = None
+        self._send_lock = asyncio.Lock()
+        self._hung_up = asyncio.Event()
+        self._start = 0.0
         self._seq = 0
         self._chunk = 0
-        self._queue: deque[tuple[str, Any]] = deque()  # ("audio", bytes) | ("mark", name)
-        self._queued_audio = 0
+        # Playback: unplayed audio, and marks as (bytes that must have played first, name).
+        self._buffer = bytearray()
+        self._played_total = 0
+        self._marks: deque[tuple[int, str]] = deque()
+        self._playing = False
+        self._buffering_since = 0.0
         self._playing_since: float | None = None
-        self._last_audio_at = -1.0
+        self._last_audio_at = -math.inf
         self._pending_reply_since: float | None = None
         self._pending_barge_in: float | None = None
-        self._ws: Any = None
-        self._send_lock = asyncio.Lock()
+
+    def __str__(self) -> str:
+        return f"SimulatedTwilioCaller({self.stream_sid[:10]}…)"
+
+    # ------------------------------------------------------------------ public controls
+
+    async def send_dtmf(self, digit: str) -> None:
+        """Press one key now, as Twilio reports it: a ``dtmf`` message on the inbound track.
+
+        Args:
+            digit: One of ``0123456789*#``.
+
+        Raises:
+            ValueError: If ``digit`` is not a single DTMF key.
+            RuntimeError: If the call is not connected.
+        """
+        if len(digit) != 1 or digit not in _DTMF_KEYS:
+            raise ValueError(f"a DTMF key is one of {_DTMF_KEYS!r}, got {digit!r}")
+        await self._send(
+            {
+                "event": "dtmf",
+                "streamSid": self.stream_sid,
+                "dtmf": {"track": "inbound_track", "digit": digit},
+            }
+        )
+        self.report.dtmf_sent.append(digit)
+        self._event(f"dtmf {digit}")
+
+    def hang_up(self) -> None:
+        """End the call early: the caller stops its script, sends ``stop`` and closes."""
+        self._hung_up.set()
 
     # ------------------------------------------------------------------ sending
 
+    def _event(self, what: str) -> None:
+        self.report.events.append((self._clock() - self._start, what))
+
     async def _send(self, message: dict[str, Any]) -> None:
+        if self._ws is None:
+            raise RuntimeError(f"{self} is not connected")
         async with self._send_lock:
-            if message.get("event") != "connected":
+            if message["event"] != "connected":
                 self._seq += 1
                 message = {"event": message["event"], "sequenceNumber": str(self._seq), **message}
             await self._ws.send(json.dumps(message))
@@ -328,30 +521,42 @@ class SimulatedTwilioCaller:
         self.report.ulaw_bytes_sent += len(ulaw)
         self.report.media_sent_at.append(self._clock())
 
-    def _bot_playing(self) -> bool:
-        return self._queued_audio > 0
+    def _silence_frame(self, noise_dbfs: float | None) -> bytes:
+        if noise_dbfs is None:
+            return SILENCE * FRAME_BYTES
+        sigma = 32768.0 * 10.0 ** (noise_dbfs / 20.0)
+        gauss = self._noise.gauss
+        samples = array("h", (max(-32768, min(32767, round(gauss(0.0, sigma)))) for _ in range(FRAME_BYTES)))
+        return g711.encode(samples.tobytes())
 
-    async def _run_script(self, start: float) -> None:
+    async def _run_script(self) -> None:
         tick = 0
 
         async def next_frame(ulaw: bytes) -> None:
             nonlocal tick
-            await asyncio.sleep(max(0.0, start + tick * FRAME_SECS - self._clock()))
+            # Absolute schedule: frame n leaves at start + 20 ms * n, whatever the previous one cost.
+            await self._sleep(max(0.0, self._start + tick * FRAME_SECS - self._clock()))
             await self._send_media(ulaw)
             tick += 1
 
+        idle = SILENCE * FRAME_BYTES
         for segment in self.script:
             if isinstance(segment, Silence):
                 self._progress(f"caller silent for {segment.seconds:.1f} s")
                 for _ in range(round(segment.seconds / FRAME_SECS)):
-                    await next_frame(SILENCE * FRAME_BYTES)
+                    await next_frame(self._silence_frame(segment.noise_dbfs))
+            elif isinstance(segment, Dtmf):
+                self._progress(f"caller presses {segment.digits}")
+                for digit in segment.digits:
+                    await self.send_dtmf(digit)
+                    await next_frame(idle)
             elif isinstance(segment, WaitForBotSilence):
                 self._progress("caller listens until the bot is done")
                 deadline = self._clock() + segment.timeout_s
                 while self._clock() < deadline:
-                    if self._queued_audio == 0 and self._clock() - self._last_audio_at >= segment.quiet_s:
+                    if not self._buffer and self._clock() - self._last_audio_at >= segment.quiet_s:
                         break
-                    await next_frame(SILENCE * FRAME_BYTES)
+                    await next_frame(idle)
             elif isinstance(segment, WaitForBotAudio):
                 self._progress("caller waits for the bot to speak")
                 deadline = self._clock() + segment.timeout_s
@@ -359,98 +564,104 @@ class SimulatedTwilioCaller:
                     since = self._playing_since
                     if since is not None and self._clock() - since >= segment.after_s:
                         break
-                    await next_frame(SILENCE * FRAME_BYTES)
+                    await next_frame(idle)
             else:
                 self._progress(f"caller says: {segment.label}")
-                if self._bot_playing():
+                self._event(f"speech starts: {segment.label}")
+                if self._buffer or self._playing_since is not None:
                     self._pending_barge_in = self._clock()
                 for i in range(0, len(segment.ulaw), FRAME_BYTES):
                     frame = segment.ulaw[i : i + FRAME_BYTES]
                     await next_frame(frame + SILENCE * (FRAME_BYTES - len(frame)))
+                self._event(f"speech ends: {segment.label}")
                 self._pending_reply_since = self._clock()
 
     # ------------------------------------------------------------------ playout
 
-    async def _playout(self, start: float) -> None:
+    async def _playout(self) -> None:
         tick = 0
         while True:
-            await asyncio.sleep(max(0.0, start + tick * FRAME_SECS - self._clock()))
+            await self._sleep(max(0.0, self._start + tick * FRAME_SECS - self._clock()))
             tick += 1
-            await self._echo_marks_at_head()
-            need = FRAME_BYTES
-            played = bytearray()
-            while need and self._queue:
-                kind, value = self._queue[0]
-                if kind == "mark":
-                    break
-                take = value[:need]
-                played += take
-                need -= len(take)
-                self._queued_audio -= len(take)
-                if len(take) == len(value):
-                    self._queue.popleft()
-                else:
-                    self._queue[0] = ("audio", value[len(take) :])
-            await self._echo_marks_at_head()
+            now = self._clock()
+            # The previous tick's audio has now finished playing: echo the marks it completed.
+            while self._marks and self._marks[0][0] <= self._played_total:
+                await self._echo_mark(self._marks.popleft()[1], played=True)
+            if not self._playing and self._buffer and now - self._buffering_since >= self._playout_delay:
+                self._playing = True
+            played = b""
+            if self._playing:
+                played = bytes(self._buffer[:FRAME_BYTES])
+                del self._buffer[:FRAME_BYTES]
+                self._played_total += len(played)
+                self._playing = bool(self._buffer)  # an underrun refills the jitter buffer first
             if played:
-                self._last_audio_at = self._clock()
+                self._last_audio_at = now
                 if self._playing_since is None:
-                    self._playing_since = self._clock()
+                    self._playing_since = now
                 self.report.heard += played
             else:
                 self._playing_since = None
             self.report.timeline += played + SILENCE * (FRAME_BYTES - len(played))
 
-    async def _echo_marks_at_head(self) -> None:
-        while self._queue and self._queue[0][0] == "mark":
-            _, name = self._queue.popleft()
-            self.report.marks_played.append(name)
-            await self._send_mark(name)
-
-    async def _send_mark(self, name: str) -> None:
+    async def _echo_mark(self, name: str, *, played: bool) -> None:
+        heard = len(self.report.heard)
+        self.report.marks.append(MarkEcho(name, played, self._clock() - self._start, heard))
+        (self.report.marks_played if played else self.report.marks_flushed).append(name)
+        self._event(f"mark {'played' if played else 'flushed'}: {name}")
         await self._send({"event": "mark", "streamSid": self.stream_sid, "mark": {"name": name}})
 
     # ------------------------------------------------------------------ receiving
 
-    async def _receive(self) -> None:
-        async for message in self._ws:
+    async def _receive(self, ws: ClientConnection) -> None:
+        async for message in ws:
             self.report.messages_received += 1
             checked = check_outbound(message, self.stream_sid)
             if isinstance(checked, str):
                 self.report.violations.append(checked)
+                self._event(f"violation: {checked}")
                 logger.warning(f"{self} bot message Twilio would reject (31951): {checked}")
+                logger.debug(f"{self} rejected message starts {message[:80]!r}")
                 continue
             event, value = checked
-            now = self._clock()
             if event == "media":
-                self.report.media_received += 1
-                self.report.media_received_at.append((now, len(value)))
-                self.report.received_audio += value
-                if self._pending_reply_since is not None:
-                    self.report.reply_latencies_s.append(now - self._pending_reply_since)
-                    self._pending_reply_since = None
-                self._queue.append(("audio", value))
-                self._queued_audio += len(value)
+                self._on_media(value)
             elif event == "mark":
-                if self._queue:
-                    self._queue.append(("mark", value))
-                else:  # nothing left to play before it: Twilio echoes it right away
-                    self.report.marks_played.append(value)
-                    await self._send_mark(value)
+                self._marks.append((self._played_total + len(self._buffer), value))
             else:
-                self.report.clears += 1
-                self.report.heard_at_clears.append(len(self.report.heard))
-                if self._pending_barge_in is not None:
-                    self.report.barge_in_latencies_s.append(now - self._pending_barge_in)
-                    self._pending_barge_in = None
-                flushed = [name for kind, name in self._queue if kind == "mark"]
-                self.report.flushed_bytes += self._queued_audio
-                self._queue.clear()
-                self._queued_audio = 0
-                self._playing_since = None
-                for name in flushed:
-                    self.report.marks_flushed.append(name)
-                    await self._send_mark(name)
+                await self._on_clear()
+
+    def _on_media(self, ulaw: bytes) -> None:
+        now = self._clock()
+        self.report.media_received += 1
+        self.report.ulaw_bytes_received += len(ulaw)
+        self.report.media_received_at.append((now, len(ulaw)))
+        self.report.received_audio += ulaw
+        if self._pending_reply_since is not None:
+            self.report.reply_latencies_s.append(now - self._pending_reply_since)
+            self._pending_reply_since = None
+            self._event("first bot audio after caller speech")
+        if not self._buffer and not self._playing:
+            self._buffering_since = now
+        self._buffer += ulaw
+
+    async def _on_clear(self) -> None:
+        now = self._clock()
+        self.report.clears += 1
+        self.report.heard_at_clears.append(len(self.report.heard))
+        self._event(f"clear ({len(self._buffer)} queued bytes dropped)")
+        if self._pending_barge_in is not None:
+            self.report.barge_in_latencies_s.append(now - self._pending_barge_in)
+            self._pending_barge_in = None
+        self.report.flushed_bytes += len(self._buffer)
+        self._buffer.clear()
+        self._playing = False
+        self._playing_since = None
+        marks = list(self._marks)
+        self._marks.clear()
+        for position, name in marks:
+            # A mark whose audio had already played by now was due anyway; the rest were flushed.
+            await self._echo_mark(name, played=position <= self._played_total)
 
     # ------------------------------------------------------------------ the call
 
@@ -459,9 +670,16 @@ class SimulatedTwilioCaller:
 
         Returns:
             The report.
+
+        Raises:
+            OSError: If the bot cannot be reached (``TimeoutError`` after ``open_timeout_s``).
+            websockets.exceptions.InvalidStatus: If the bot refuses the websocket handshake.
         """
-        async with connect(self.url, additional_headers=self.headers, max_size=2**22) as ws:
+        async with connect(
+            self.url, additional_headers=self.headers, max_size=2**22, open_timeout=self._open_timeout
+        ) as ws:
             self._ws = ws
+            self._start = self._clock()
             await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
             await self._send(
                 {
@@ -477,18 +695,26 @@ class SimulatedTwilioCaller:
                     },
                 }
             )
-            start = self._clock()
-            receiver = asyncio.create_task(self._receive())
-            playout = asyncio.create_task(self._playout(start))
-            script = asyncio.create_task(self._run_script(start))
+            self._event("start")
+            receiver = asyncio.create_task(self._receive(ws))
+            playout = asyncio.create_task(self._playout())
+            script = asyncio.create_task(self._run_script())
+            hung_up = asyncio.create_task(self._hung_up.wait())
+            tasks = (script, playout, receiver, hung_up)
             try:
-                done, _ = await asyncio.wait({receiver, script}, return_when=asyncio.FIRST_COMPLETED)
-                if receiver in done:
+                await asyncio.wait({receiver, script, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+                if not receiver.done() and not _failed(script):
+                    if script.done():
+                        linger = asyncio.create_task(self._sleep(self._linger))
+                        await asyncio.wait({receiver, linger, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+                        linger.cancel()
+                if receiver.done() or _closed(script):
                     self.report.bot_closed_first = True
+                    self._event("the bot closed the call")
                     self._progress("the bot closed the call")
-                else:
-                    await asyncio.sleep(self._linger)
+                elif not _failed(script):
                     self._progress("caller hangs up")
+                    self._event("stop")
                     await self._send(
                         {
                             "event": "stop",
@@ -498,11 +724,21 @@ class SimulatedTwilioCaller:
                     )
             except ConnectionClosed:
                 self.report.bot_closed_first = True
+                self._event("the bot closed the call")
             finally:
-                for task in (script, playout, receiver):
+                for task in tasks:
                     task.cancel()
-                await asyncio.gather(script, playout, receiver, return_exceptions=True)
+                await asyncio.gather(*tasks, return_exceptions=True)
+            for task in (script, playout, receiver):
+                # A bug of ours (or a bad script) must not pass for a closed call.
+                if _failed(task) and not _closed(task):
+                    raise task.exception()  # type: ignore[misc]
         return self.report
 
-    def __str__(self) -> str:
-        return f"SimulatedTwilioCaller({self.stream_sid[:10]}…)"
+
+def _failed(task: asyncio.Task[Any]) -> bool:
+    return task.done() and not task.cancelled() and task.exception() is not None
+
+
+def _closed(task: asyncio.Task[Any]) -> bool:
+    return _failed(task) and isinstance(task.exception(), ConnectionClosed)
