@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,7 @@ from pipecat.frames.frames import LLMRunFrame
 from pipecat.observers.base_observer import BaseObserver
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.frame_processor import FrameProcessor
 
 from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService, TwilioMediaStreamSerializer
 
@@ -32,8 +34,12 @@ def bot_app(
     greet: bool = True,
     observers: Any = None,
     service_kwargs: dict[str, Any] | None = None,
+    tail: Callable[[], list[FrameProcessor]] | None = None,
 ) -> FastAPI:
-    """A FastAPI app whose /ws runs serializer → context → μ-law Realtime service → output."""
+    """A FastAPI app whose /ws runs serializer → context → μ-law Realtime service → output.
+
+    ``tail`` makes processors to put at the very end, after the assistant aggregator.
+    """
     app = FastAPI()
 
     @app.websocket("/ws")
@@ -50,7 +56,7 @@ def bot_app(
             websocket,
             serializer,
             [aggregators.user(), service],
-            after_output=[aggregators.assistant()],
+            after_output=[aggregators.assistant(), *(tail() if tail else [])],
             observers=made,
             on_connected=[LLMRunFrame()] if greet else None,
         )

@@ -7,7 +7,8 @@ import base64
 from typing import Any
 
 import pytest
-from pipecat.frames.frames import InputAudioRawFrame
+from pipecat.frames.frames import Frame, InputAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.services.openai.realtime import events
 
 from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, TwilioMarkEchoFrame, g711
@@ -284,3 +285,58 @@ async def test_a_stop_mid_reply_ends_everything(logs: list[str]) -> None:
     assert bot.service.stats.realtime_lost == 0  # an orderly end, not a lost session
     assert bot.service._websocket is None  # the OpenAI session was closed with the call
     assert any("Twilio stream" in line and "stopped" in line for line in logs)
+
+
+# ----------------------------------------------------------------------------- what goes on past the service
+
+
+class Recorder(FrameProcessor):
+    """Sits at the end of the pipeline, where a call recorder would, and counts what reaches it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.caller_pcm_bytes = 0
+        self.mark_echoes = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self.caller_pcm_bytes += len(frame.audio)
+        elif isinstance(frame, TwilioMarkEchoFrame):
+            self.mark_echoes += 1
+        await self.push_frame(frame, direction)
+
+
+@pytest.mark.parametrize("passthrough", [True, False])
+async def test_caller_audio_goes_on_past_the_service_only_with_passthrough(passthrough: bool) -> None:
+    recorders: list[Recorder] = []
+
+    def tail() -> list[FrameProcessor]:
+        recorders.append(Recorder())
+        return [recorders[-1]]
+
+    kwargs: dict[str, Any] = {} if passthrough else {"service_kwargs": {"audio_passthrough": False}}
+    async with RealtimeStandIn(speed=8.0) as standin:
+        report, bot = await call(
+            standin,
+            [
+                WaitForBotAudio(after_s=0.2),
+                Speech(load_clip("caller_question")),
+                Silence(1.0),
+                WaitForBotAudio(4.0),
+            ],
+            tail=tail,
+            **kwargs,
+        )
+    recorder = recorders[0]
+    # OpenAI gets every caller byte either way
+    assert bot.service.stats.appended_bytes == report.ulaw_bytes_sent == len(standin.appended_audio)
+    assert report.ulaw_bytes_sent > 8000
+    if passthrough:  # a recorder after the output transport hears the whole caller side, as in stock Pipecat
+        assert recorder.caller_pcm_bytes == 2 * report.ulaw_bytes_sent
+    else:
+        assert recorder.caller_pcm_bytes == 0
+    # mark echoes end at the service, which used them to track playback
+    first_item = next(e["item_id"] for e in standin.sent if e["type"] == "response.output_audio.delta")
+    assert report.marks_played and bot.service.playback.heard_bytes(first_item) > 0
+    assert recorder.mark_echoes == 0
