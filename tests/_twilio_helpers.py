@@ -107,10 +107,13 @@ async def run_call_pipeline(
     after_output: list[Any] | None = None,
     observers: list[Any] | None = None,
     on_connected: list[Any] | None = None,
+    cancel_on_disconnect: bool = True,
 ) -> None:
     """Run one call: ``transport.input() → processors → transport.output() → after_output`` at 8 kHz.
 
     The pipeline ends when the call does (Twilio ``stop``, the bot ending it, or the socket going away).
+    With ``cancel_on_disconnect=False`` nothing cancels it when the socket closes: only the pipeline
+    itself (e.g. Twilio's ``stop``) can end it, so a test that relies on that hangs if it does not.
     """
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -135,9 +138,11 @@ async def run_call_pipeline(
         async def connected(*_: Any) -> None:
             await worker.queue_frames(on_connected)
 
-    @transport.event_handler("on_client_disconnected")
-    async def gone(*_: Any) -> None:
-        await worker.cancel()
+    if cancel_on_disconnect:
+
+        @transport.event_handler("on_client_disconnected")
+        async def gone(*_: Any) -> None:
+            await worker.cancel()
 
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)

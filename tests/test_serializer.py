@@ -24,12 +24,8 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
 )
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.utils.asyncio.task_manager import TaskManager
-from pipecat.workers.runner import WorkerRunner
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from websockets.asyncio.client import connect
@@ -308,24 +304,8 @@ def loopback_app(calls: list[Call]) -> FastAPI:
         await websocket.accept()
         call = Call()
         calls.append(call)
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                audio_out_10ms_chunks=2,
-                add_wav_header=False,
-                serializer=call.serializer,
-            ),
-        )
-        worker = PipelineWorker(
-            Pipeline([transport.input(), Loopback(), transport.output()]),
-            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-        )
         try:
-            runner = WorkerRunner(handle_sigint=False)
-            await runner.add_workers(worker)
-            await runner.run()
+            await tw.run_call_pipeline(websocket, call.serializer, [Loopback()], cancel_on_disconnect=False)
         except BaseException as e:  # recorded for the test, then re-raised
             call.error = e
             raise

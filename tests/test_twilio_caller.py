@@ -9,24 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import contextlib
 import json
 import random
 import wave
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI, WebSocket
 from pipecat.frames.frames import Frame, InputAudioRawFrame, InputDTMFFrame, OutputAudioRawFrame
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
-from pipecat.workers.runner import WorkerRunner
 
 from pipecat_twilio_realtime import (
     TwilioMarkEchoFrame,
@@ -43,27 +36,12 @@ from pipecat_twilio_realtime.testing import (
 )
 from pipecat_twilio_realtime.testing.twilio_caller import check_outbound
 
+from ._twilio_helpers import run_call_pipeline, serve
+
 CALL_TIMEOUT_S = 20
 
 # ---------------------------------------------------------------------------------------------
 # Fixtures: a loopback uvicorn server and a Pipecat loopback bot.
-
-
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[int]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (port 0), yielding the port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
 
 
 @dataclass
@@ -112,28 +90,9 @@ def loopback_bot(
         await websocket.accept()
         side = BotSide()
         sides.append(side)
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                audio_out_10ms_chunks=2,
-                add_wav_header=False,
-                serializer=TwilioMediaStreamSerializer(),
-            ),
+        await run_call_pipeline(
+            websocket, TwilioMediaStreamSerializer(), [Loopback(side, marks or {}, interrupt_at)]
         )
-        worker = PipelineWorker(
-            Pipeline([transport.input(), Loopback(side, marks or {}, interrupt_at), transport.output()]),
-            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-        )
-
-        @transport.event_handler("on_client_disconnected")
-        async def gone(*_: Any) -> None:
-            await worker.cancel()
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        await runner.run()
 
     return app
 
