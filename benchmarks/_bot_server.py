@@ -1,8 +1,12 @@
 """A bot server for the stack benchmarks: ours or stock Pipecat, one process, prints its port.
 
-    python benchmarks/_bot_server.py --stack ours|stock --realtime-url ws://127.0.0.1:PORT/v1/realtime
+    python benchmarks/_bot_server.py --stack ours|ours-no-passthrough|stock|floor --realtime-url ws://127.0.0.1:PORT/v1/realtime
 
-ours:  TwilioMediaStreamSerializer → OpenAIRealtimeMuLawLLMService → output, pipeline at 8 kHz.
+ours:  TwilioMediaStreamSerializer → OpenAIRealtimeMuLawLLMService → output, pipeline at 8 kHz
+       (``ours-no-passthrough``: the same with ``audio_passthrough=False``).
+floor: TwilioMediaStreamSerializer → a processor that plays each caller frame straight back → output: no
+       LLM service, no OpenAI socket, no codec work beyond the serializer's. What Pipecat's transport and
+       frame machinery alone cost per call, the floor under any stack built on them.
 stock: TwilioFrameSerializer → OpenAIRealtimeLLMService (Pipecat's defaults: 24 kHz PCM with OpenAI) →
        output, pipeline at 8 kHz in and out as Pipecat's Twilio examples run it.
 """
@@ -12,17 +16,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
+from collections import Counter
 from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, WebSocket
 from loguru import logger
-from pipecat.frames.frames import LLMRunFrame
+from pipecat.frames.frames import Frame, InputAudioRawFrame, LLMRunFrame, TTSAudioRawFrame
+from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
@@ -33,6 +41,56 @@ from pipecat_twilio_realtime import twilio_protocol as tp
 
 APPEND_MS = int(os.environ.get("BENCH_APPEND_MS", "20"))
 MARK_MS = int(os.environ.get("BENCH_MARK_MS", "100"))
+
+
+class PlayBack(FrameProcessor):
+    """The floor's "bot": caller frames go straight back out as bot audio, in turns.
+
+    It talks for the first ``duty`` of every 10 s (500 caller frames) and listens for the rest, so its
+    outbound share can match the real bots' (``FLOOR_DUTY``, measured on ours by ``bench_stacks.py``).
+    """
+
+    CYCLE_FRAMES = 500
+
+    def __init__(self, duty: float) -> None:
+        super().__init__()
+        self._talk_frames = round(duty * self.CYCLE_FRAMES)
+        self._frames = 0
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Turn caller audio into bot audio while talking; pass everything else on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            self._frames += 1
+            if self._frames % self.CYCLE_FRAMES < self._talk_frames:
+                await self.push_frame(TTSAudioRawFrame(frame.audio, frame.sample_rate, frame.num_channels))
+        else:
+            await self.push_frame(frame, direction)
+
+
+class FrameCounter(BaseObserver):
+    """Counts every push by (pushing processor, frame type): where a call's frames travel."""
+
+    def __init__(self) -> None:
+        super().__init__(observe_every_push=True)
+        self.pushes: Counter[tuple[str, str]] = Counter()
+
+    async def on_push_frame(self, data: FramePushed) -> None:
+        """Count one push."""
+        self.pushes[(type(data.source).__name__, type(data.frame).__name__)] += 1
+
+
+COUNTER = FrameCounter() if os.environ.get("BENCH_COUNT_FRAMES") else None
+
+
+def _write_counts(*_: Any) -> None:
+    """On SIGTERM: write the counts to ``$BENCH_COUNT_FRAMES.<stack>``, most frequent first."""
+    assert COUNTER is not None
+    stack = sys.argv[sys.argv.index("--stack") + 1]
+    with open(f"{os.environ['BENCH_COUNT_FRAMES']}.{stack}", "w") as out:
+        for (source, frame), n in COUNTER.pushes.most_common():
+            out.write(f"{n:8d}  {source:<40} {frame}\n")
+    raise SystemExit(0)
 
 
 def create_app(stack: str, realtime_url: str) -> FastAPI:
@@ -47,13 +105,18 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
             event = tp.parse_message(await websocket.receive_text())
             start = event if isinstance(event, tp.Start) else None
         serializer: Any
-        if stack == "ours":
+        llm: Any
+        if stack == "floor":
             serializer = TwilioMediaStreamSerializer(stream_sid=start.stream_sid)
-            llm: Any = OpenAIRealtimeMuLawLLMService(
+            llm = PlayBack(float(os.environ.get("FLOOR_DUTY", "1")))
+        elif stack.startswith("ours"):
+            serializer = TwilioMediaStreamSerializer(stream_sid=start.stream_sid)
+            llm = OpenAIRealtimeMuLawLLMService(
                 api_key="sk-bench",
                 base_url=realtime_url,
                 append_interval_ms=APPEND_MS,
                 mark_interval_ms=MARK_MS,
+                audio_passthrough=stack != "ours-no-passthrough",
             )
         else:
             params = TwilioFrameSerializer.InputParams(auto_hang_up=False)
@@ -69,11 +132,13 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
         worker = PipelineWorker(
             Pipeline([transport.input(), context.user(), llm, transport.output(), context.assistant()]),
             params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+            observers=[COUNTER] if COUNTER else [],
         )
 
         @transport.event_handler("on_client_connected")
         async def connected(*_: Any) -> None:
-            await worker.queue_frames([LLMRunFrame()])
+            if stack != "floor":
+                await worker.queue_frames([LLMRunFrame()])
 
         @transport.event_handler("on_client_disconnected")
         async def gone(*_: Any) -> None:
@@ -89,7 +154,7 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
 async def main() -> None:
     """Serve until killed; print the port on stdout first."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--stack", choices=("ours", "stock"), required=True)
+    parser.add_argument("--stack", choices=("ours", "ours-no-passthrough", "stock", "floor"), required=True)
     parser.add_argument("--realtime-url", required=True)
     args = parser.parse_args()
     logger.remove()
@@ -105,15 +170,14 @@ async def main() -> None:
 
 
 def _serve_profiled(path: str) -> None:
-    """Run under cProfile and write the stats to ``path`` on SIGTERM (for finding per-frame costs)."""
+    """Run under cProfile and write the stats to ``path.<stack>`` on SIGTERM (for finding per-frame costs)."""
     import cProfile
-    import signal
 
     profile = cProfile.Profile()
 
     def dump(*_: Any) -> None:
         profile.disable()
-        profile.dump_stats(path)
+        profile.dump_stats(f"{path}.{sys.argv[sys.argv.index('--stack') + 1]}")
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, dump)
@@ -125,4 +189,6 @@ if __name__ == "__main__":
     if os.environ.get("BENCH_PROFILE"):
         _serve_profiled(os.environ["BENCH_PROFILE"])
     else:
+        if COUNTER is not None:  # BENCH_COUNT_FRAMES=path: write the push counts there on SIGTERM
+            signal.signal(signal.SIGTERM, _write_counts)
         asyncio.run(main())

@@ -14,7 +14,12 @@ stand-in and the simulated Twilio callers run here and share one clock with each
    the caller; in: a caller ``media`` leaving → the ``input_audio_buffer.append`` carrying its first
    sample reaching the stand-in (so audio a resampler holds back counts). p50/p99/max.
 2. CPU seconds of the bot process per call-minute, N concurrent calls (caller talking and bot replying),
-   and late frames: gaps over 40 ms between consecutive outbound ``media`` within a reply.
+   and late frames: gaps over 40 ms between consecutive outbound ``media`` within a reply. Medians of
+   ``--repeats`` interleaved runs. Two more stacks run beside ours and stock's here: ours with
+   ``audio_passthrough=False``, and the floor (``_bot_server.py --stack floor``): Pipecat's transport and
+   pipeline with no service at all, caller frames played straight back for the same share of the time as
+   ours talked in the same repetition. No stack built on Pipecat's transport at 20 ms frames can cost
+   less than the floor.
 3. bytes of websocket text on the OpenAI socket per call-second, each way.
 4. fidelity: fraction of received bytes identical to the stand-in's (ours); SNR of what reached the
    caller against the clip the stand-in played (stock: its 24 kHz replies are that clip sample-repeated).
@@ -87,6 +92,7 @@ class StackRun:
     rss_start_mb: float = 0.0
     rss_end_mb: float = 0.0
     caller_bytes_lost: float = 0.0
+    talk_share: float = 0.0
 
 
 def _rss_mb(pid: int) -> float:
@@ -101,9 +107,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def _start_bot(stack: str, url: str) -> tuple[asyncio.subprocess.Process, int]:
+async def _start_bot(stack: str, url: str, duty: float = 1.0) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(SERVER), "--stack", stack, "--realtime-url", url, stdout=asyncio.subprocess.PIPE
+        sys.executable,
+        str(SERVER),
+        "--stack",
+        stack,
+        "--realtime-url",
+        url,
+        stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "FLOOR_DUTY": f"{duty:.4f}"},
     )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 60)
@@ -195,23 +208,36 @@ async def latency_and_fidelity(stack: str, turns: int) -> StackRun:
     return run
 
 
-async def load(stack: str, calls: int, seconds: float) -> StackRun:
-    """``calls`` concurrent calls for ``seconds``: bot CPU per call-minute and late frames."""
+LOAD_STACKS = ("ours", "ours-no-passthrough", "stock", "floor")
+"""The stacks of the load runs, in the order they run (and are printed)."""
+
+
+async def load(stack: str, calls: int, seconds: float, duty: float = 1.0) -> StackRun:
+    """``calls`` concurrent calls for ``seconds``: bot CPU per call-minute and late frames.
+
+    ``duty`` is the floor's talking share (the other stacks ignore it).
+    """
     run = StackRun()
     async with TimedStandIn(speed=4.0) as standin:
-        proc, port = await _start_bot(stack, standin.url)
+        proc, port = await _start_bot(stack, standin.url, duty)
         try:
             script = script_for("long", load_clip("caller_question"), turns=100)
             callers = [SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script) for _ in range(calls)]
             tasks = [asyncio.create_task(c.run()) for c in callers]
             await asyncio.sleep(1.0)  # calls set up
             cpu0, t0, run.rss_start_mb = _cpu_seconds(proc.pid), time.monotonic(), _rss_mb(proc.pid)
+            heard0 = sum(c.report.ulaw_bytes_received for c in callers)
             await asyncio.sleep(seconds)
             cpu1, t1, run.rss_end_mb = _cpu_seconds(proc.pid), time.monotonic(), _rss_mb(proc.pid)
+            heard = sum(c.report.ulaw_bytes_received for c in callers) - heard0
+            run.talk_share = heard / (calls * (t1 - t0) * 8000)
             sent = sum(c.report.ulaw_bytes_sent for c in callers)
             await asyncio.sleep(0.3)  # the last frames in flight
-            appended = len(standin.appended_audio) / (1 if stack == "ours" else 6)
-            run.caller_bytes_lost = max(0.0, 1 - appended / sent) if sent else 0.0
+            appended = len(standin.appended_audio) / (6 if stack == "stock" else 1)
+            if stack == "floor":  # no OpenAI socket: the floor plays caller audio back instead
+                run.caller_bytes_lost = float("nan")
+            else:
+                run.caller_bytes_lost = max(0.0, 1 - appended / sent) if sent else 0.0
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -237,6 +263,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per CPU run")
     parser.add_argument("--turns", type=int, default=6, help="caller questions in the latency run")
     parser.add_argument("--load-only", action="store_true", help="only the load runs (section 2)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per load figure (median)")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
@@ -247,7 +274,7 @@ async def main() -> None:
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     if not args.load_only:
         await _latency_report(turns)
-    await _load_report(calls, seconds)
+    await _load_report(calls, seconds, 1 if args.quick else args.repeats)
 
 
 async def _latency_report(turns: int) -> None:
@@ -273,27 +300,36 @@ async def _latency_report(turns: int) -> None:
     print(f"  SNR of the greeting as heard vs the clip: ours {o.snr_db:.1f} dB, stock {s.snr_db:.1f} dB")
 
 
-async def _load_report(calls: list[int], seconds: float) -> None:
-    print("\n2. load: bot process CPU per call-minute and late frames")
+async def _load_report(calls: list[int], seconds: float, repeats: int) -> None:
+    print(f"\n2. load: bot process CPU per call-minute and late frames, median of {repeats} interleaved runs")
     print(
-        f"  {'calls':>5} {'ours cpu-s/min':>15} {'stock cpu-s/min':>16} {'ratio':>6} "
-        f"{'ours late':>10} {'stock late':>11} {'ours gap p99':>13} {'stock gap p99':>14}"
+        f"  {'calls':>5}  {'stack':<20} {'cpu-s/min':>9} {'(min-max)':>12} {'x stock':>8} "
+        f"{'late':>7} {'gap p99':>8} {'bot talks':>9} {'RSS start->end':>15} {'caller audio lost':>18}"
     )
     for n in calls:
-        runs = {stack: await load(stack, n, seconds) for stack in ("ours", "stock")}
-        ro, rs = runs["ours"], runs["stock"]
+        runs: dict[str, list[StackRun]] = {stack: [] for stack in LOAD_STACKS}
+        for _ in range(repeats):
+            for stack in LOAD_STACKS:  # "ours" runs first: the floor talks as much as it did
+                runs[stack].append(
+                    await load(stack, n, seconds, runs["ours"][-1].talk_share if runs["ours"] else 1)
+                )
+        stock_cpu = statistics.median(r.cpu_per_call_min for r in runs["stock"])
+        for stack, rs in runs.items():
+            cpu = [r.cpu_per_call_min for r in rs]
+            lost = statistics.median(r.caller_bytes_lost for r in rs)
+            print(
+                f"  {n:>5}  {stack:<20} {statistics.median(cpu):>9.2f} "
+                f"{f'({min(cpu):.2f}-{max(cpu):.2f})':>12} {statistics.median(cpu) / stock_cpu:>8.2f} "
+                f"{statistics.median(r.late_fraction for r in rs):>7.2%} "
+                f"{max(r.gap_p99_ms for r in rs):>6.1f}ms "
+                f"{statistics.median(r.talk_share for r in rs):>9.0%} "
+                f"{f'{rs[0].rss_start_mb:.0f}->{rs[-1].rss_end_mb:.0f} MB':>15} "
+                f"{'n/a' if lost != lost else f'{lost:.2%}':>18}"
+            )
+        ours_cpu = statistics.median(r.cpu_per_call_min for r in runs["ours"])
         print(
-            f"  {n:>5} {ro.cpu_per_call_min:>15.2f} {rs.cpu_per_call_min:>16.2f} "
-            f"{ro.cpu_per_call_min / rs.cpu_per_call_min:>6.2f} "
-            f"{ro.late_fraction:>10.2%} {rs.late_fraction:>11.2%} "
-            f"{ro.gap_p99_ms:>11.1f}ms {rs.gap_p99_ms:>12.1f}ms"
-        )
-        per_core = f"ours {60 / ro.cpu_per_call_min:.0f}, stock {60 / rs.cpu_per_call_min:.0f}"
-        print(f"        calls per core if CPU were the only limit: {per_core}")
-        print(
-            f"        bot RSS start->end: ours {ro.rss_start_mb:.0f}->{ro.rss_end_mb:.0f} MB, "
-            f"stock {rs.rss_start_mb:.0f}->{rs.rss_end_mb:.0f} MB; caller audio not reaching OpenAI: "
-            f"ours {ro.caller_bytes_lost:.2%}, stock {rs.caller_bytes_lost:.2%}"
+            f"         calls per core if CPU were the only limit: "
+            f"ours {60 / ours_cpu:.0f}, stock {60 / stock_cpu:.0f}"
         )
 
 

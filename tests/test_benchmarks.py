@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parent.parent
                 "3. OpenAI socket",
                 "4. fidelity",
                 "2. load",
+                "ours-no-passthrough",
+                "floor",
             ],
         ),
     ],
@@ -42,3 +44,29 @@ def test_benchmark_runs_quick(script: str, rows: list[str]) -> None:
     assert run.returncode == 0, run.stderr
     for row in rows:
         assert row in run.stdout, (row, run.stdout)
+
+
+def test_profile_summary_groups_own_time_by_where_the_code_lives(tmp_path: Path) -> None:
+    import asyncio
+    import cProfile
+
+    async def busy() -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(2000):
+            queue.put_nowait(i)
+            await queue.get()
+
+    profile = cProfile.Profile()
+    profile.runcall(asyncio.run, busy())
+    profile.dump_stats(tmp_path / "prof.demo")
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "profile_summary.py"), str(tmp_path / "prof.demo")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split()[-1] == "demo"
+    assert lines[1].startswith("busy total") and float(lines[1].split()[-1]) > 0
+    assert any(line.split()[0] == "asyncio" and float(line.split()[-1]) > 0 for line in lines[2:])
