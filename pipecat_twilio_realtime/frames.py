@@ -37,6 +37,10 @@ class TwilioMarkRequestFrame(OutputTransportMessageFrame):
 class TwilioMarkEchoFrame(SystemFrame):
     """Twilio echoed one of our marks: the audio before it has played, or was flushed.
 
+    Pushed downstream by the input transport. ``OpenAIRealtimeMuLawLLMService`` uses it to track what
+    the caller heard and does not pass it on; processors between the transport and the service, and
+    observers, see it.
+
     Parameters:
         mark_name: The mark's name on the wire.
         label: The label given in the request.
