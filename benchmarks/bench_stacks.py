@@ -263,7 +263,7 @@ async def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per CPU run")
     parser.add_argument("--turns", type=int, default=6, help="caller questions in the latency run")
     parser.add_argument("--load-only", action="store_true", help="only the load runs (section 2)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per load figure (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per figure (median)")
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
@@ -272,32 +272,50 @@ async def main() -> None:
     turns = 1 if args.quick else args.turns
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    repeats = 1 if args.quick else args.repeats
     if not args.load_only:
-        await _latency_report(turns)
-    await _load_report(calls, seconds, 1 if args.quick else args.repeats)
+        await _latency_report(turns, repeats)
+    await _load_report(calls, seconds, repeats)
 
 
-async def _latency_report(turns: int) -> None:
-    lat = {}
-    for stack in ("ours", "stock"):
-        lat[stack] = await latency_and_fidelity(stack, turns)
-    o, s = lat["ours"], lat["stock"]
-    print(f"\n1. added latency, one call, greeting + {turns} turns (ms)        ours      stock")
-    _row("out: first delta -> first media  p50", _pct(o.out_ms, 50), _pct(s.out_ms, 50), "ms")
-    _row("out: first delta -> first media  p99", _pct(o.out_ms, 99), _pct(s.out_ms, 99), "ms")
-    _row("out: first delta -> first media  max", max(o.out_ms), max(s.out_ms), "ms")
-    _row("in: caller media -> append       p50", _pct(o.in_ms, 50), _pct(s.in_ms, 50), "ms")
-    _row("in: caller media -> append       p99", _pct(o.in_ms, 99), _pct(s.in_ms, 99), "ms")
-    _row("in: caller media -> append       max", max(o.in_ms), max(s.in_ms), "ms")
+async def _latency_report(turns: int, repeats: int) -> None:
+    runs: dict[str, list[StackRun]] = {"ours": [], "stock": []}
+    for _ in range(repeats):  # interleaved: ours, stock, ours, stock, ...
+        for stack, done in runs.items():
+            done.append(await latency_and_fidelity(stack, turns))
+
+    def med(stack: str, figure: Any) -> float:
+        return statistics.median(figure(r) for r in runs[stack])
+
+    def row(name: str, figure: Any, unit: str = "ms") -> None:
+        _row(name, med("ours", figure), med("stock", figure), unit)
+
+    print(f"\n1. added latency, one call, greeting + {turns} turns, median of {repeats} runs")
+    print(f"  {'':<44} {'ours':>10} {'stock':>10}")
+    row("out: first delta -> first media  p50", lambda r: _pct(r.out_ms, 50))
+    row("out: first delta -> first media  p99", lambda r: _pct(r.out_ms, 99))
+    row("out: first delta -> first media  max", lambda r: max(r.out_ms))
+    row("in: caller media -> append       p50", lambda r: _pct(r.in_ms, 50))
+    row("in: caller media -> append       p99", lambda r: _pct(r.in_ms, 99))
+    row("in: caller media -> append       max", lambda r: max(r.in_ms))
+    o, s = runs["ours"][0], runs["stock"][0]
     print(
-        f"   (samples: out {len(o.out_ms)}/{len(s.out_ms)} replies, in {len(o.in_ms)}/{len(s.in_ms)} appends)"
+        f"   (samples per run: out {len(o.out_ms)}/{len(s.out_ms)} replies, "
+        f"in {len(o.in_ms)}/{len(s.in_ms)} appends)"
     )
     print("\n3. OpenAI socket, bytes of websocket text per call-second")
-    _row("client -> OpenAI", o.up_bps, s.up_bps, "B/s")
-    _row("OpenAI -> client", o.down_bps, s.down_bps, "B/s")
+    row("client -> OpenAI", lambda r: r.up_bps, "B/s")
+    row("OpenAI -> client", lambda r: r.down_bps, "B/s")
     print("\n4. fidelity")
-    print(f"  ours: {o.exact:.2%} of received bytes identical to what OpenAI sent")
-    print(f"  SNR of the greeting as heard vs the clip: ours {o.snr_db:.1f} dB, stock {s.snr_db:.1f} dB")
+    exact = [r.exact for r in runs["ours"] if r.exact is not None]
+    print(
+        f"  ours: {min(exact):.2%} of received bytes identical to what OpenAI sent "
+        f"(worst of {len(exact)} runs)"
+    )
+    print(
+        f"  SNR of the greeting as heard vs the clip: ours {med('ours', lambda r: r.snr_db):.1f} dB, "
+        f"stock {med('stock', lambda r: r.snr_db):.1f} dB"
+    )
 
 
 async def _load_report(calls: list[int], seconds: float, repeats: int) -> None:
