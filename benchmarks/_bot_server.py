@@ -1,11 +1,11 @@
-"""A bot server for the stack benchmarks: ours or stock Pipecat, one process, prints its port.
+"""A bot server for the stack benchmarks: ours, stock Pipecat or the floor, one process, prints its port.
 
     python benchmarks/_bot_server.py --stack ours|ours-no-passthrough|stock|floor --realtime-url ws://127.0.0.1:PORT/v1/realtime
 
 ours:  TwilioMediaStreamSerializer → OpenAIRealtimeMuLawLLMService → output, pipeline at 8 kHz
        (``ours-no-passthrough``: the same with ``audio_passthrough=False``).
-floor: TwilioMediaStreamSerializer → a processor that plays each caller frame straight back → output: no
-       LLM service, no OpenAI socket, no codec work beyond the serializer's. What Pipecat's transport and
+floor: TwilioMediaStreamSerializer → a processor that plays caller frames straight back, in turns → output:
+       no LLM service, no OpenAI socket, no codec work beyond the serializer's. What Pipecat's transport and
        frame machinery alone cost per call, the floor under any stack built on them.
 stock: TwilioFrameSerializer → OpenAIRealtimeLLMService (Pipecat's defaults: 24 kHz PCM with OpenAI) →
        output, pipeline at 8 kHz in and out as Pipecat's Twilio examples run it.
@@ -83,11 +83,15 @@ class FrameCounter(BaseObserver):
 COUNTER = FrameCounter() if os.environ.get("BENCH_COUNT_FRAMES") else None
 
 
+def _stack_arg() -> str:
+    """The ``--stack`` this process serves (for naming the files it writes on SIGTERM)."""
+    return sys.argv[sys.argv.index("--stack") + 1]
+
+
 def _write_counts(*_: Any) -> None:
     """On SIGTERM: write the counts to ``$BENCH_COUNT_FRAMES.<stack>``, most frequent first."""
     assert COUNTER is not None
-    stack = sys.argv[sys.argv.index("--stack") + 1]
-    with open(f"{os.environ['BENCH_COUNT_FRAMES']}.{stack}", "w") as out:
+    with open(f"{os.environ['BENCH_COUNT_FRAMES']}.{_stack_arg()}", "w") as out:
         for (source, frame), n in COUNTER.pushes.most_common():
             out.write(f"{n:8d}  {source:<40} {frame}\n")
     raise SystemExit(0)
@@ -177,7 +181,7 @@ def _serve_profiled(path: str) -> None:
 
     def dump(*_: Any) -> None:
         profile.disable()
-        profile.dump_stats(f"{path}.{sys.argv[sys.argv.index('--stack') + 1]}")
+        profile.dump_stats(f"{path}.{_stack_arg()}")
         raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, dump)
