@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import statistics
 import sys
@@ -233,10 +234,10 @@ async def load(stack: str, calls: int, seconds: float, duty: float = 1.0) -> Sta
             run.talk_share = heard / (calls * (t1 - t0) * 8000)
             sent = sum(c.report.ulaw_bytes_sent for c in callers)
             await asyncio.sleep(0.3)  # the last frames in flight
-            appended = len(standin.appended_audio) / (6 if stack == "stock" else 1)
             if stack == "floor":  # no OpenAI socket: the floor plays caller audio back instead
                 run.caller_bytes_lost = float("nan")
             else:
+                appended = len(standin.appended_audio) / (6 if stack == "stock" else 1)
                 run.caller_bytes_lost = max(0.0, 1 - appended / sent) if sent else 0.0
             for task in tasks:
                 task.cancel()
@@ -331,23 +332,24 @@ async def _load_report(calls: list[int], seconds: float, repeats: int) -> None:
                 runs[stack].append(
                     await load(stack, n, seconds, runs["ours"][-1].talk_share if runs["ours"] else 1)
                 )
-        stock_cpu = statistics.median(r.cpu_per_call_min for r in runs["stock"])
+        cpu = {stack: [r.cpu_per_call_min for r in rs] for stack, rs in runs.items()}
+        cpu_median = {stack: statistics.median(values) for stack, values in cpu.items()}
+        stock_cpu = cpu_median["stock"]
         for stack, rs in runs.items():
-            cpu = [r.cpu_per_call_min for r in rs]
             lost = statistics.median(r.caller_bytes_lost for r in rs)
             print(
-                f"  {n:>5}  {stack:<20} {statistics.median(cpu):>9.2f} "
-                f"{f'({min(cpu):.2f}-{max(cpu):.2f})':>12} {statistics.median(cpu) / stock_cpu:>8.2f} "
+                f"  {n:>5}  {stack:<20} {cpu_median[stack]:>9.2f} "
+                f"{f'({min(cpu[stack]):.2f}-{max(cpu[stack]):.2f})':>12} "
+                f"{cpu_median[stack] / stock_cpu:>8.2f} "
                 f"{statistics.median(r.late_fraction for r in rs):>7.2%} "
                 f"{max(r.gap_p99_ms for r in rs):>6.1f}ms "
                 f"{statistics.median(r.talk_share for r in rs):>9.0%} "
                 f"{f'{rs[0].rss_start_mb:.0f}->{rs[-1].rss_end_mb:.0f} MB':>15} "
-                f"{'n/a' if lost != lost else f'{lost:.2%}':>18}"
+                f"{'n/a' if math.isnan(lost) else f'{lost:.2%}':>18}"
             )
-        ours_cpu = statistics.median(r.cpu_per_call_min for r in runs["ours"])
         print(
             f"         calls per core if CPU were the only limit: "
-            f"ours {60 / ours_cpu:.0f}, stock {60 / stock_cpu:.0f}"
+            f"ours {60 / cpu_median['ours']:.0f}, stock {60 / stock_cpu:.0f}"
         )
 
 
