@@ -15,13 +15,16 @@ calling, context aggregation, transcripts) and replaces the audio path:
 * barge-in clears Twilio at once and truncates the reply at what the caller really heard, measured by
   Twilio ``mark`` echoes (:class:`PlaybackTracker`), never beyond the audio produced.
 
-The private hooks of the stock service it overrides are listed in ``STOCK_HOOKS``; the canary tests fail
-loudly when a Pipecat release changes them.
+``stock_seams()`` lists the stock methods it overrides and the stock private attributes it touches, read
+from this class itself (so the list cannot go stale); the canary tests fail loudly when a Pipecat release
+removes or reshapes any of them.
 """
 
 from __future__ import annotations
 
 import base64
+import inspect
+import re
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, cast
@@ -46,24 +49,16 @@ from websockets.protocol import State
 from . import g711
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
 
-__all__ = ["PHONE_TURN_DETECTION", "OpenAIRealtimeMuLawLLMService", "PlaybackTracker", "RealtimeMuLawStats"]
+__all__ = [
+    "PHONE_TURN_DETECTION",
+    "OpenAIRealtimeMuLawLLMService",
+    "PlaybackTracker",
+    "RealtimeMuLawStats",
+    "stock_seams",
+]
 
 PCMU = "audio/pcmu"
 PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
-STOCK_HOOKS = (
-    "_send_user_audio",
-    "_handle_evt_audio_delta",
-    "_calculate_audio_duration_ms",
-    "_truncate_current_audio_response",
-    "_handle_evt_session_created",
-    "_handle_evt_session_updated",
-    "_handle_evt_speech_started",
-    "_handle_bot_stopped_speaking",
-    "send_client_event",
-    "push_frame",
-)
-"""Methods of Pipecat's ``OpenAIRealtimeLLMService`` this class overrides (checked by canary tests)."""
-
 PHONE_TURN_DETECTION = events.TurnDetection(
     type="server_vad", threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500
 )
@@ -617,3 +612,46 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         if isinstance(frame, TwilioMarkEchoFrame):
             self._playback.on_echo(frame)
         await super().process_frame(frame, direction)
+
+
+@dataclass(frozen=True)
+class StockSeams:
+    """Where :class:`OpenAIRealtimeMuLawLLMService` depends on Pipecat's stock service.
+
+    Parameters:
+        hooks: Stock methods the class overrides.
+        attributes: Stock private attributes and methods the class reads, writes or calls.
+    """
+
+    hooks: tuple[str, ...]
+    attributes: tuple[str, ...]
+
+
+def stock_seams(
+    cls: type[OpenAIRealtimeLLMService] = OpenAIRealtimeMuLawLLMService,
+    stock: type[OpenAIRealtimeLLMService] = OpenAIRealtimeLLMService,
+) -> StockSeams:
+    """Read the seams from ``cls`` itself, so the list cannot drift from the code (the canaries check it).
+
+    Args:
+        cls: The subclass.
+        stock: The stock class it extends.
+
+    Returns:
+        The overridden hooks and the private names of ``stock`` that ``cls`` touches.
+    """
+    source = inspect.getsource(cls)
+    # A method is a hook if the stock class has it, or if nothing of ours calls it: then only the stock
+    # class did, and a release that drops it leaves ours dead, which the canaries must report.
+    hooks = tuple(
+        sorted(
+            name
+            for name, value in vars(cls).items()
+            if callable(value)
+            and not name.startswith("__")
+            and (hasattr(stock, name) or f"self.{name}" not in source)
+        )
+    )
+    own = set(re.findall(r"self\.(_\w+)\s*(?::[^=\n]+)?=", inspect.getsource(cls.__init__))) | set(vars(cls))
+    touched = set(re.findall(r"self\.(_\w+)", source)) - own
+    return StockSeams(hooks=hooks, attributes=tuple(sorted(touched)))

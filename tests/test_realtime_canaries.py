@@ -14,20 +14,72 @@ from pipecat.services.openai.realtime import events
 from pipecat.services.openai.realtime.llm import CurrentAudioResponse, OpenAIRealtimeLLMService
 
 from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService, g711
-from pipecat_twilio_realtime.realtime import STOCK_HOOKS
+from pipecat_twilio_realtime.realtime import stock_seams
 
 
 def test_pipecat_is_the_tested_minor() -> None:
     assert pipecat.version().startswith("1.14."), "re-check every hook below against the new release"
 
 
-@pytest.mark.parametrize("name", STOCK_HOOKS)
-def test_every_overridden_hook_exists_in_the_stock_service(name: str) -> None:
-    stock = getattr(OpenAIRealtimeLLMService, name, None)
-    ours = getattr(OpenAIRealtimeMuLawLLMService, name)
-    assert stock is not None, f"OpenAIRealtimeLLMService.{name} is gone"
-    assert ours is not stock, f"{name} is not overridden"
-    assert list(inspect.signature(stock).parameters)[:2] == list(inspect.signature(ours).parameters)[:2]
+def _parameters(function: Any) -> list[tuple[str, Any]]:
+    return [(p.name, p.kind) for p in inspect.signature(function).parameters.values()]
+
+
+def seam_problems(stock: type[OpenAIRealtimeLLMService] = OpenAIRealtimeLLMService) -> list[str]:
+    """Every seam of ours that ``stock`` no longer offers in the shape we use."""
+    seams = stock_seams(OpenAIRealtimeMuLawLLMService, stock)
+    problems = []
+    for name in seams.hooks:
+        theirs = getattr(stock, name, None)
+        if theirs is None:
+            problems.append(f"hook {name} is gone")
+        elif _parameters(theirs) != _parameters(getattr(OpenAIRealtimeMuLawLLMService, name)):
+            problems.append(f"hook {name} changed signature: {inspect.signature(theirs)}")
+    instance = stock(api_key="sk-test")
+    problems += [f"attribute {a} is gone" for a in seams.attributes if not hasattr(instance, a)]
+    return problems
+
+
+def test_no_seam_with_the_stock_service_has_changed() -> None:
+    assert seam_problems() == []
+
+
+def test_the_seams_are_read_from_the_class() -> None:
+    seams = stock_seams()
+    # the hooks a hand-kept list once missed, and the attributes it missed
+    assert {"_handle_evt_speech_stopped", "_receive_task_handler", "_handle_evt_error", "_ws_send"} <= set(
+        seams.hooks
+    )
+    assert {"process_frame", "push_frame", "send_client_event", "_send_user_audio"} <= set(seams.hooks)
+    assert {"_websocket", "_disconnecting", "_is_turn_detection_disabled"} <= set(seams.attributes)
+    own = {"_stats", "_playback", "_format_confirmed", "_pinned", "_append"}
+    assert not own & (set(seams.attributes) | set(seams.hooks)), "our own names are not seams"
+    for name in seams.hooks:
+        assert name in vars(OpenAIRealtimeMuLawLLMService)
+
+
+def test_the_canary_catches_a_removed_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(OpenAIRealtimeLLMService, "_handle_evt_speech_stopped")
+    assert seam_problems() == ["hook _handle_evt_speech_stopped is gone"]
+
+
+def test_the_canary_catches_a_changed_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def reshaped(self: Any, evt: Any, extra: int) -> None: ...
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "_handle_evt_audio_delta", reshaped)
+    [problem] = seam_problems()
+    assert problem.startswith("hook _handle_evt_audio_delta changed signature: (self") and "extra" in problem
+
+
+def test_the_canary_catches_a_removed_attribute(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = OpenAIRealtimeLLMService.__init__
+
+    def without_disconnecting(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        del self._disconnecting
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "__init__", without_disconnecting)
+    assert seam_problems() == ["attribute _disconnecting is gone"]
 
 
 def test_the_receive_loop_still_dispatches_to_our_hooks() -> None:
@@ -86,15 +138,7 @@ def test_apply_update_still_replaces_session_properties_wholesale() -> None:
     assert settings.session_properties.audio is None  # so pinning at send time is required
 
 
-def test_current_audio_response_and_state_we_touch() -> None:
+def test_current_audio_response_fields_we_touch() -> None:
     fields = {f for f in CurrentAudioResponse.__dataclass_fields__}
     assert {"item_id", "content_index", "start_time_ms", "total_size", "response_id"} <= fields
-    service = OpenAIRealtimeLLMService(api_key="sk-test")
-    for attribute in (
-        "_current_audio_response",
-        "_user_audio_preroll_buffer",
-        "_user_audio_preroll_secs",
-        "_settings",
-    ):
-        assert hasattr(service, attribute), attribute
     assert hasattr(events, "PCMUAudioFormat") and events.PCMUAudioFormat().type == "audio/pcmu"
