@@ -391,6 +391,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             logger.error(f"{self} {message} (logged once)")
 
     async def _send_user_audio(self, frame: InputAudioRawFrame) -> None:
+        # Replaces the stock hook: its first step is the 24 kHz resampler, the very thing we remove.
         if frame.sample_rate != g711.SAMPLE_RATE or frame.num_channels != 1:
             self._stats.wrong_rate_frames += 1
             self._warn_once(
@@ -440,6 +441,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         return int(total_bytes / bytes_per_sample / sample_rate * 1000)
 
     async def _handle_evt_audio_delta(self, evt: Any) -> None:
+        # Replaces the stock hook (same item tracking): it pushes the delta itself, labelled 24 kHz PCM.
         ulaw = base64.b64decode(evt.delta)
         if not self._format_confirmed:
             self._stats.dropped_reply_bytes += len(ulaw)
@@ -505,6 +507,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
 
     async def _truncate_current_audio_response(self) -> None:
         """Truncate the reply at what Twilio acknowledged as played, never beyond what was produced."""
+        # Replaces the stock hook: it estimates playback from wall-clock time and PCM16 24 kHz sizes.
         current = self._current_audio_response
         if current is None:
             return
