@@ -23,10 +23,7 @@ removes or reshapes any of them.
 from __future__ import annotations
 
 import base64
-import inspect
-import re
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any, cast
 
 from loguru import logger
@@ -36,6 +33,7 @@ from pipecat.frames.frames import (
     InputAudioRawFrame,
     TTSAudioRawFrame,
     TTSStartedFrame,
+    TTSStoppedFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.realtime import events
@@ -46,164 +44,26 @@ from pipecat.services.openai.realtime.llm import (
 )
 from websockets.protocol import State
 
-from . import g711
-from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
-
-__all__ = [
-    "PHONE_TURN_DETECTION",
-    "OpenAIRealtimeMuLawLLMService",
-    "PlaybackTracker",
-    "RealtimeMuLawStats",
-    "stock_seams",
-]
-
-PCMU = "audio/pcmu"
-PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
-PHONE_TURN_DETECTION = events.TurnDetection(
-    type="server_vad", threshold=0.5, prefix_padding_ms=300, silence_duration_ms=500
+from .. import g711
+from ..frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
+from ..noise import NoiseFinding
+from .playback import PlaybackTracker
+from .reply_guard import ReplyGuard
+from .session_format import (
+    PHONE_TURN_DETECTION,
+    audio_formats,
+    not_pcmu,
+    voice_of,
+    warn_extreme_turn_detection,
 )
-"""Server VAD defaults for phone lines (OpenAI's documented defaults, which suit 8 kHz telephony)."""
+from .stats import RealtimeMuLawStats
+from .voices import check_voice
 
-_MARK_PREFIX = "ptr:"
+__all__ = ["OpenAIRealtimeMuLawLLMService"]
+
+PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
+_BLOCKED_REPLIES_BEFORE_HANG_UP = 3
 _ULAW_BYTES_PER_MS = g711.SAMPLE_RATE // 1000
-
-
-@dataclass
-class RealtimeMuLawStats:
-    """Counters of the OpenAI side of a call, readable at any time.
-
-    Parameters:
-        appended_bytes: μ-law bytes sent in ``input_audio_buffer.append``.
-        appends: ``input_audio_buffer.append`` events sent.
-        held_before_session_bytes: caller μ-law held until the server confirmed ``audio/pcmu``.
-        dropped_input_bytes: caller μ-law dropped (held too long before the session was confirmed).
-        wrong_rate_frames: input frames dropped for not being PCM16 mono at 8000 Hz.
-        reply_bytes: μ-law bytes received in ``response.output_audio.delta``.
-        reply_deltas: those deltas.
-        dropped_reply_bytes: reply bytes dropped because the session format was not confirmed.
-        responses: reply audio items started.
-        barge_ins: times the caller talked over a reply.
-        truncations: ``(item_id, audio_end_ms, produced_ms)`` of each ``conversation.item.truncate`` sent.
-        format_mismatches: ``session.updated`` events that reported a format other than ``audio/pcmu``.
-        realtime_lost: 1 when the OpenAI connection was lost (closed, or a fatal ``error``): the call ended.
-        recovered_errors: ``error`` events that did not end the session (e.g. a rejected truncate).
-        dropped_after_loss: client events dropped because the connection was already lost.
-        first_reply_latency_ms: from the server's ``speech_stopped`` to the first reply delta, per turn.
-    """
-
-    appended_bytes: int = 0
-    appends: int = 0
-    held_before_session_bytes: int = 0
-    dropped_input_bytes: int = 0
-    wrong_rate_frames: int = 0
-    reply_bytes: int = 0
-    reply_deltas: int = 0
-    dropped_reply_bytes: int = 0
-    responses: int = 0
-    barge_ins: int = 0
-    truncations: list[tuple[str, int, int]] = field(default_factory=list)
-    format_mismatches: int = 0
-    realtime_lost: int = 0
-    recovered_errors: int = 0
-    dropped_after_loss: int = 0
-    first_reply_latency_ms: list[float] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the counters as a plain dict (for metrics exporters)."""
-        return asdict(self)
-
-
-class PlaybackTracker:
-    """Maps Twilio mark echoes to how many μ-law bytes of each reply item the caller has heard.
-
-    The service asks for a mark named ``ptr:<item>/start`` before an item's first audio and
-    ``ptr:<item>/<bytes>`` as its audio goes out. The serializer stamps each mark with its own count
-    of μ-law bytes sent, so ``heard = stamp(latest played mark) - stamp(start mark)``. Marks flushed by
-    a ``clear`` do not count. Accuracy: the mark interval, plus at most one output chunk (20 ms) that
-    the transport may still hold back when a mark is stamped.
-    """
-
-    def __init__(self, keep_items: int = 8) -> None:
-        """Initialize the tracker.
-
-        Args:
-            keep_items: How many recent items to remember.
-        """
-        self._keep = keep_items
-        self._start: dict[str, int] = {}
-        self._heard: dict[str, int] = {}
-
-    @staticmethod
-    def start_label(item_id: str) -> str:
-        """Label of the mark sent before an item's first audio."""
-        return f"{_MARK_PREFIX}{item_id}/start"
-
-    @staticmethod
-    def progress_label(item_id: str, produced: int) -> str:
-        """Label of a mark sent after ``produced`` μ-law bytes of an item."""
-        return f"{_MARK_PREFIX}{item_id}/{produced}"
-
-    def on_echo(self, echo: TwilioMarkEchoFrame) -> bool:
-        """Record one mark echo.
-
-        Args:
-            echo: The echo from the serializer.
-
-        Returns:
-            Whether the echo was one of ours.
-        """
-        if not echo.label.startswith(_MARK_PREFIX):
-            return False
-        item_id, _, kind = echo.label[len(_MARK_PREFIX) :].rpartition("/")
-        if not echo.played or echo.ulaw_bytes_sent is None:
-            return True
-        if kind == "start":
-            self._start[item_id] = echo.ulaw_bytes_sent
-            self._heard.setdefault(item_id, 0)
-            while len(self._start) > self._keep:
-                oldest = next(iter(self._start))
-                self._start.pop(oldest)
-                self._heard.pop(oldest, None)
-        elif item_id in self._start:
-            heard = echo.ulaw_bytes_sent - self._start[item_id]
-            self._heard[item_id] = max(self._heard.get(item_id, 0), heard)
-        return True
-
-    def heard_bytes(self, item_id: str) -> int:
-        """μ-law bytes of ``item_id`` acknowledged as played (0 when none)."""
-        return self._heard.get(item_id, 0)
-
-
-def _format_type(fmt: events.AudioFormat | None) -> str | None:
-    return fmt.type if fmt is not None else None
-
-
-def _requested_formats(props: events.SessionProperties | None) -> dict[str, str]:
-    """The audio formats a session-properties object asks for, by direction."""
-    audio = props.audio if props is not None else None
-    found = {
-        "input": _format_type(audio.input.format) if audio and audio.input else None,
-        "output": _format_type(audio.output.format) if audio and audio.output else None,
-    }
-    return {k: v for k, v in found.items() if v is not None}
-
-
-def _warn_extreme_turn_detection(td: Any, owner: str) -> None:
-    if not isinstance(td, events.TurnDetection):
-        return
-    if td.threshold is not None and not 0.2 <= td.threshold <= 0.9:
-        logger.warning(
-            f"{owner} server VAD threshold {td.threshold} is extreme for a phone line (0.5 is the default)"
-        )
-    if td.silence_duration_ms is not None and not 200 <= td.silence_duration_ms <= 2000:
-        logger.warning(
-            f"{owner} server VAD silence_duration_ms {td.silence_duration_ms} is extreme "
-            "(under 200 cuts callers off, over 2000 feels unresponsive; 500 is the default)"
-        )
-    if td.prefix_padding_ms is not None and not 100 <= td.prefix_padding_ms <= 1000:
-        logger.warning(
-            f"{owner} server VAD prefix_padding_ms {td.prefix_padding_ms} is extreme (300 is the default)"
-        )
 
 
 class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
@@ -224,6 +84,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         max_pending_input_ms: int = 2000,
         append_interval_ms: int = 20,
         audio_passthrough: bool = True,
+        reply_guard: bool = True,
         **kwargs: Any,
     ) -> None:
         """Initialize the service.
@@ -244,11 +105,15 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 if anything after this service needs the caller's audio, e.g. an ``AudioBufferProcessor``
                 recording the call after ``transport.output()``. Off, each caller frame stops here: three
                 fewer pipeline hops per 20 ms, about 10 % less CPU per call (``BENCHMARKS.md``).
+            reply_guard: Check reply audio before it is pushed (:class:`~.reply_guard.ReplyGuard`): the
+                first 40 ms of each reply are held and checked, then each 40 ms as it goes; audio that
+                is plainly not μ-law speech is not played, the reply is cancelled and the call goes on
+                (three such replies end the call).
             **kwargs: Passed to ``OpenAIRealtimeLLMService``.
 
         Raises:
-            ValueError: If the settings ask for an audio format other than ``audio/pcmu``, or an
-                interval is not positive.
+            ValueError: If the settings ask for an audio format other than ``audio/pcmu`` or a voice the
+                Realtime API does not offer, or an interval is not positive.
         """
         for name, value in {
             "mark_interval_ms": mark_interval_ms,
@@ -262,13 +127,16 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             kwargs.get("session_properties"),
         ):
             props = props if isinstance(props, events.SessionProperties) else None
-            wrong = {k: v for k, v in _requested_formats(props).items() if v != PCMU}
+            wrong = not_pcmu(props, missing_ok=True)
             if wrong:
                 shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
                 raise ValueError(
                     f"OpenAIRealtimeMuLawLLMService speaks audio/pcmu (G.711 μ-law) both ways; "
                     f"the settings ask for {shown}. Leave the formats out, or use PCMUAudioFormat()."
                 )
+            voice = voice_of(props)
+            if voice is not None:
+                check_voice(voice)
         super().__init__(api_key=api_key, base_url=base_url, settings=settings, **kwargs)
         self._pin_session_properties()
         self._mark_interval_bytes = mark_interval_ms * _ULAW_BYTES_PER_MS
@@ -288,6 +156,8 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         self._lost = False
         self._recoverable_error = False
         self._fatal_error: str | None = None
+        self._guard = ReplyGuard() if reply_guard else None
+        self._blocked_items: set[str] = set()
 
     # ------------------------------------------------------------------ public state
 
@@ -317,7 +187,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         settings.session_properties = self._pinned(props)
 
     def _pinned(self, props: events.SessionProperties) -> events.SessionProperties:
-        wrong = {k: v for k, v in _requested_formats(props).items() if v != PCMU}
+        wrong = not_pcmu(props, missing_ok=True)
         if wrong:
             logger.error(
                 f"{self} ignoring a request for audio format(s) {wrong}: this service speaks audio/pcmu only"
@@ -325,12 +195,18 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         audio = props.audio.model_copy(deep=True) if props.audio else events.AudioConfiguration()
         audio_in = audio.input.model_copy() if audio.input else events.AudioInput()
         audio_out = audio.output.model_copy() if audio.output else events.AudioOutput()
+        if audio_out.voice is not None:
+            try:
+                check_voice(audio_out.voice)
+            except ValueError as e:
+                logger.error(f"{self} not sending the voice: {e}; the session keeps its current voice")
+                audio_out.voice = None
         audio_in.format = events.PCMUAudioFormat()
         audio_out.format = events.PCMUAudioFormat()
         if audio_in.turn_detection is None:
             audio_in.turn_detection = PHONE_TURN_DETECTION.model_copy()
         else:
-            _warn_extreme_turn_detection(audio_in.turn_detection, str(self))
+            warn_extreme_turn_detection(audio_in.turn_detection, str(self))
         audio.input, audio.output = audio_in, audio_out
         return props.model_copy(update={"audio": audio})
 
@@ -344,21 +220,13 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             event = event.model_copy(update={"session": self._pinned(event.session)})
         await super().send_client_event(event)
 
-    def _server_formats(self, evt: Any) -> dict[str, str | None]:
-        audio = evt.session.audio if evt.session is not None else None
-        return {
-            "input": _format_type(audio.input.format) if audio and audio.input else None,
-            "output": _format_type(audio.output.format) if audio and audio.output else None,
-        }
-
     async def _handle_evt_session_created(self, evt: Any) -> None:
-        formats = self._server_formats(evt)
+        formats = audio_formats(evt.session)
         logger.debug(f"{self} session.created with server default formats {formats}; pinning audio/pcmu")
         await super()._handle_evt_session_created(evt)
 
     async def _handle_evt_session_updated(self, evt: Any) -> None:
-        formats = self._server_formats(evt)
-        wrong = {k: v for k, v in formats.items() if v != PCMU}
+        wrong = not_pcmu(evt.session, missing_ok=False)
         if wrong:
             self._stats.format_mismatches += 1
             self._format_confirmed = False
@@ -449,6 +317,9 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 "unconfirmed", "dropped reply audio that arrived before the server confirmed audio/pcmu"
             )
             return
+        if evt.item_id in self._blocked_items:
+            self._stats.guard_dropped_bytes += len(ulaw)
+            return
         await self.stop_ttfb_metrics()
         current = self._current_audio_response
         if current is None or current.item_id != evt.item_id:
@@ -462,6 +333,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 self._current_audio_response = current  # type: ignore[assignment]
                 await self.push_frame(TTSStartedFrame())
             else:  # the next output item of the same response: one continuous TTS turn
+                await self._release_held_reply(current.item_id)
                 current.item_id, current.content_index = evt.item_id, evt.content_index
                 current.response_id, current.total_size = evt.response_id, 0
                 current.start_time_ms = int(time.time() * 1000)
@@ -471,19 +343,65 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 self._speech_stopped_at = None
             self._produced[evt.item_id] = 0
             self._next_mark_at = self._mark_interval_bytes
+            if self._guard is not None:
+                self._guard.start()
             await self.push_frame(TwilioMarkRequestFrame(label=PlaybackTracker.start_label(evt.item_id)))
         current.total_size += len(ulaw)
         produced = self._produced[evt.item_id] = self._produced.get(evt.item_id, 0) + len(ulaw)
         self._stats.reply_bytes += len(ulaw)
         self._stats.reply_deltas += 1
-        await self.push_frame(
-            TTSAudioRawFrame(audio=g711.decode(ulaw), sample_rate=g711.SAMPLE_RATE, num_channels=1)
-        )
+        if self._guard is not None:
+            verdict = self._guard.feed(ulaw)
+            if verdict.finding is not None:
+                self._stats.guard_dropped_bytes += verdict.dropped
+                await self._block_reply(evt.item_id, verdict.finding)
+                return
+            ulaw = verdict.play
+        await self._push_reply_audio(ulaw)
         if produced >= self._next_mark_at:
             self._next_mark_at = produced + self._mark_interval_bytes
             await self.push_frame(
                 TwilioMarkRequestFrame(label=PlaybackTracker.progress_label(evt.item_id, produced))
             )
+
+    async def _push_reply_audio(self, ulaw: bytes) -> None:
+        if ulaw:
+            await self.push_frame(
+                TTSAudioRawFrame(audio=g711.decode(ulaw), sample_rate=g711.SAMPLE_RATE, num_channels=1)
+            )
+
+    async def _release_held_reply(self, item_id: str) -> None:
+        """The item's audio ended: decide on what the guard still holds (a reply shorter than the hold)."""
+        if self._guard is None:
+            return
+        verdict = self._guard.flush()
+        if verdict.finding is not None:
+            self._stats.guard_dropped_bytes += verdict.dropped
+            await self._block_reply(item_id, verdict.finding)
+        await self._push_reply_audio(verdict.play)
+
+    async def _block_reply(self, item_id: str, finding: NoiseFinding) -> None:
+        """Noise instead of speech: play none of it, cancel the reply, and go on (or end a hopeless call)."""
+        self._blocked_items.add(item_id)
+        self._stats.blocked_replies += 1
+        logger.error(
+            f"{self} NOISE GUARD blocked reply {item_id!r} before the caller heard it: {finding.reason} "
+            f"(rms {finding.rms:.0f}). Likely cause: {finding.likely_cause}. The reply is cancelled."
+        )
+        await self.send_client_event(events.ResponseCancelEvent())
+        await self._truncate_current_audio_response()
+        await self.push_frame(TTSStoppedFrame())
+        if self._stats.blocked_replies >= _BLOCKED_REPLIES_BEFORE_HANG_UP:
+            logger.error(f"{self} {self._stats.blocked_replies} replies were noise: ending the call")
+            await self.push_frame(
+                EndWorkerFrame(reason="realtime replies are noise"), FrameDirection.UPSTREAM
+            )
+
+    async def _handle_evt_response_done(self, evt: Any) -> None:
+        current = self._current_audio_response
+        if current is not None:
+            await self._release_held_reply(current.item_id)
+        await super()._handle_evt_response_done(evt)
 
     async def _handle_bot_stopped_speaking(self) -> None:
         await super()._handle_bot_stopped_speaking()
@@ -615,46 +533,3 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         if isinstance(frame, TwilioMarkEchoFrame):
             self._playback.on_echo(frame)
         await super().process_frame(frame, direction)
-
-
-@dataclass(frozen=True)
-class StockSeams:
-    """Where :class:`OpenAIRealtimeMuLawLLMService` depends on Pipecat's stock service.
-
-    Parameters:
-        hooks: Stock methods the class overrides.
-        attributes: Stock private attributes and methods the class reads, writes or calls.
-    """
-
-    hooks: tuple[str, ...]
-    attributes: tuple[str, ...]
-
-
-def stock_seams(
-    cls: type[OpenAIRealtimeLLMService] = OpenAIRealtimeMuLawLLMService,
-    stock: type[OpenAIRealtimeLLMService] = OpenAIRealtimeLLMService,
-) -> StockSeams:
-    """Read the seams from ``cls`` itself, so the list cannot drift from the code (the canaries check it).
-
-    Args:
-        cls: The subclass.
-        stock: The stock class it extends.
-
-    Returns:
-        The overridden hooks and the private names of ``stock`` that ``cls`` touches.
-    """
-    source = inspect.getsource(cls)
-    # A method is a hook if the stock class has it, or if nothing of ours calls it: then only the stock
-    # class did, and a release that drops it leaves ours dead, which the canaries must report.
-    hooks = tuple(
-        sorted(
-            name
-            for name, value in vars(cls).items()
-            if callable(value)
-            and not name.startswith("__")
-            and (hasattr(stock, name) or f"self.{name}" not in source)
-        )
-    )
-    own = set(re.findall(r"self\.(_\w+)\s*(?::[^=\n]+)?=", inspect.getsource(cls.__init__))) | set(vars(cls))
-    touched = set(re.findall(r"self\.(_\w+)", source)) - own
-    return StockSeams(hooks=hooks, attributes=tuple(sorted(touched)))

@@ -1,0 +1,56 @@
+"""Where the μ-law service depends on Pipecat's stock Realtime service, read from the class itself."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
+
+from .service import OpenAIRealtimeMuLawLLMService
+
+__all__ = ["StockSeams", "stock_seams"]
+
+
+@dataclass(frozen=True)
+class StockSeams:
+    """Where :class:`OpenAIRealtimeMuLawLLMService` depends on Pipecat's stock service.
+
+    Parameters:
+        hooks: Stock methods the class overrides.
+        attributes: Stock private attributes and methods the class reads, writes or calls.
+    """
+
+    hooks: tuple[str, ...]
+    attributes: tuple[str, ...]
+
+
+def stock_seams(
+    cls: type[OpenAIRealtimeLLMService] = OpenAIRealtimeMuLawLLMService,
+    stock: type[OpenAIRealtimeLLMService] = OpenAIRealtimeLLMService,
+) -> StockSeams:
+    """Read the seams from ``cls`` itself, so the list cannot drift from the code (the canaries check it).
+
+    Args:
+        cls: The subclass.
+        stock: The stock class it extends.
+
+    Returns:
+        The overridden hooks and the private names of ``stock`` that ``cls`` touches.
+    """
+    source = inspect.getsource(cls)
+    # A method is a hook if the stock class has it, or if nothing of ours calls it: then only the stock
+    # class did, and a release that drops it leaves ours dead, which the canaries must report.
+    hooks = tuple(
+        sorted(
+            name
+            for name, value in vars(cls).items()
+            if callable(value)
+            and not name.startswith("__")
+            and (hasattr(stock, name) or f"self.{name}" not in source)
+        )
+    )
+    own = set(re.findall(r"self\.(_\w+)\s*(?::[^=\n]+)?=", inspect.getsource(cls.__init__))) | set(vars(cls))
+    touched = set(re.findall(r"self\.(_\w+)", source)) - own
+    return StockSeams(hooks=hooks, attributes=tuple(sorted(touched)))
