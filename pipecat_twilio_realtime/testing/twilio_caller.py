@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import math
 import random
@@ -51,6 +50,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from .. import g711
+from .. import twilio_protocol as tp
 
 __all__ = [
     "CallerReport",
@@ -315,19 +315,8 @@ class CallerReport:
         return out
 
 
-_TOP_KEYS: dict[str, set[str]] = {
-    "media": {"event", "streamSid", "media"},
-    "mark": {"event", "streamSid", "mark"},
-    "clear": {"event", "streamSid"},
-}
-_INNER_KEYS: dict[str, set[str]] = {"media": {"payload"}, "mark": {"name"}}
-
-
 def check_outbound(message: str | bytes, stream_sid: str) -> tuple[str, Any] | str:
-    """Check one bot → Twilio message strictly, as Twilio does.
-
-    :mod:`pipecat_twilio_realtime.twilio_protocol` parses the other direction; this is the
-    receiving end of its ``build_*`` functions.
+    """Check one bot → Twilio message as Twilio does (:func:`.twilio_protocol.parse_outbound`, then the SID).
 
     Args:
         message: The websocket message from the bot.
@@ -337,39 +326,18 @@ def check_outbound(message: str | bytes, stream_sid: str) -> tuple[str, Any] | s
         ``(event, value)`` for a valid message (the μ-law bytes of a ``media``, the name of a
         ``mark``, ``None`` for ``clear``), or a string saying why Twilio would reject it.
     """
-    if isinstance(message, bytes):
-        return "binary websocket frame (Twilio expects JSON text)"
     try:
-        data = json.loads(message)
-    except ValueError:
-        return f"not JSON: {message[:40]!r}"
-    if not isinstance(data, dict):
-        return "not a JSON object"
-    event = data.get("event")
-    shape = _TOP_KEYS.get(event) if isinstance(event, str) else None
-    if shape is None or not isinstance(event, str):
-        return f"unknown event {str(event)[:40]!r}"
-    if set(data) != shape:
-        return f"{event}: keys {sorted(data)} instead of {sorted(shape)}"
-    if data["streamSid"] != stream_sid:
-        return f"{event}: streamSid {str(data['streamSid'])[:40]!r} is not this stream's"
-    inner_keys = _INNER_KEYS.get(event)
-    if inner_keys is not None:
-        inner = data[event]
-        if not isinstance(inner, dict) or set(inner) != inner_keys:
-            return f"{event}: '{event}' must be exactly {sorted(inner_keys)}"
-    if event == "media":
-        payload = data["media"]["payload"]
-        if not isinstance(payload, str):
-            return "media: payload is not a string"
-        try:
-            return ("media", base64.b64decode(payload, validate=True))
-        except (binascii.Error, ValueError):
-            return "media: payload is not valid base64"
-    if event == "mark":
-        name = data["mark"]["name"]
-        return ("mark", name) if isinstance(name, str) else "mark: name is not a string"
-    return ("clear", None)
+        parsed = tp.parse_outbound(message)
+    except tp.TwilioProtocolError as exc:
+        return str(exc)
+    result: tuple[str, Any] = ("clear", None)
+    if isinstance(parsed, tp.OutboundMedia):
+        result = ("media", parsed.payload)
+    elif isinstance(parsed, tp.OutboundMark):
+        result = ("mark", parsed.name)
+    if parsed.stream_sid != stream_sid:
+        return f"{result[0]}: streamSid {parsed.stream_sid[:40]!r} is not this stream's"
+    return result
 
 
 class SimulatedTwilioCaller:
