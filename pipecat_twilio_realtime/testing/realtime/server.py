@@ -84,7 +84,8 @@ class _Call:
         self.user_turns = 0
         self.last_item_id: str | None = None
         self.items: dict[str, dict[str, Any]] = {}
-        self.produced_ms: dict[str, int] = {}
+        self.produced_ms: dict[str, int] = {}  # audio sent per assistant item
+        self.truncated_ms: dict[str, int] = {}  # where a truncate cut it: the new limit
         self.reply: Reply | None = None
         self.reply_count = 0
         self.updated_once = False
@@ -245,11 +246,11 @@ class RealtimeStandIn:
         return self._call.session if self._call is not None else self._last_session
 
     def produced_ms(self, item_id: str) -> int:
-        """Return how many milliseconds of an assistant item's audio the conversation holds.
+        """Return how many milliseconds of audio the stand-in sent for an assistant item.
 
-        That is the audio sent for it, or, once a ``conversation.item.truncate`` cut it, the
-        ``audio_end_ms`` it was cut at: the limit the next truncate of that item is checked against,
-        as on the real server.
+        A ``conversation.item.truncate`` does not change it (what was sent stays sent); the
+        truncated length is in the ``conversation.item.truncated`` event, and a later truncate
+        beyond it is rejected, as on the real server.
 
         Args:
             item_id: The ``item_id`` of ``response.output_audio.delta`` events.
@@ -562,7 +563,7 @@ class RealtimeStandIn:
                 code="invalid_value",
                 param="content_index",
             )
-        produced = call.produced_ms.get(item_id, 0)
+        produced = call.truncated_ms.get(item_id, call.produced_ms.get(item_id, 0))
         if audio_end_ms > produced:
             raise EventRejected(
                 f"Audio content of {produced}ms is already shorter than {audio_end_ms}ms",
@@ -571,7 +572,7 @@ class RealtimeStandIn:
             )
         if call.reply is not None and call.reply.item_id == item_id:
             await self._stop_reply(call, reason="client_cancelled")
-        call.produced_ms[item_id] = audio_end_ms
+        call.truncated_ms[item_id] = audio_end_ms
         await self._send(
             call,
             self._event(
