@@ -402,6 +402,113 @@ def build_clear(stream_sid: str) -> str:
     return json.dumps({"event": "clear", "streamSid": stream_sid})
 
 
+# ---------------------------------------------------------------------------------------------
+# Outbound, read back: what Twilio accepts from a bot, checked as strictly as Twilio does.
+
+__all__ += ["OutboundClear", "OutboundMark", "OutboundMedia", "OutboundMessage", "parse_outbound"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMedia:
+    """An outbound ``media`` message: μ-law audio for the caller (base64-decoded)."""
+
+    stream_sid: str
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMark:
+    """An outbound ``mark`` message: a label Twilio echoes once the audio before it has played."""
+
+    stream_sid: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundClear:
+    """An outbound ``clear`` message: drop the audio Twilio has queued."""
+
+    stream_sid: str
+
+
+OutboundMessage: TypeAlias = OutboundMedia | OutboundMark | OutboundClear
+
+_OUTBOUND_KEYS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "media": frozenset({"event", "streamSid", "media"}),
+        "mark": frozenset({"event", "streamSid", "mark"}),
+        "clear": frozenset({"event", "streamSid"}),
+    }
+)
+_OUTBOUND_INNER_KEY: Final[Mapping[str, str]] = MappingProxyType({"media": "payload", "mark": "name"})
+
+
+def _exact_keys(found: Mapping[str, Any], wanted: frozenset[str], what: str, event: str) -> None:
+    if set(found) != wanted:
+        reason = "unexpected_field" if set(found) - wanted else "missing_field"
+        raise TwilioProtocolError(
+            reason, f"{what}: keys {sorted(found)} instead of {sorted(wanted)}", event=event
+        )
+
+
+def _outbound_inner(msg: Mapping[str, Any], event: str) -> str:
+    """The one value inside ``media``/``mark``: exactly ``{key: string}``."""
+    key = _OUTBOUND_INNER_KEY[event]
+    inner = msg[event]
+    if not isinstance(inner, dict) or set(inner) != {key}:
+        reason = "bad_field" if not isinstance(inner, dict) else "missing_field"
+        if isinstance(inner, dict) and key in inner:
+            reason = "unexpected_field"
+        raise TwilioProtocolError(reason, f"{event}: '{event}' must be exactly ['{key}']", event=event)
+    value = inner[key]
+    if not isinstance(value, str):
+        raise TwilioProtocolError("bad_field", f"{event}: {key} is not a string", event=event)
+    return value
+
+
+def parse_outbound(data: str | bytes) -> OutboundMessage:
+    """Parse one bot → Twilio message, accepting only the shapes :func:`build_media` & co. write.
+
+    Exactly ``{"event":"media","streamSid":S,"media":{"payload":B64}}``,
+    ``{"event":"mark","streamSid":S,"mark":{"name":N}}`` or ``{"event":"clear","streamSid":S}``:
+    Twilio rejects anything else (debugger error 31951). Whether ``streamSid`` is the right
+    stream is the caller's to check.
+
+    Args:
+        data: The websocket message (Twilio accepts text frames only).
+
+    Returns:
+        The typed message.
+
+    Raises:
+        TwilioProtocolError: With ``reason`` ``not_text``, ``bad_json``, ``not_object``,
+            ``unknown_event``, ``missing_field``, ``unexpected_field``, ``bad_field`` or ``bad_base64``.
+    """
+    if not isinstance(data, str):
+        raise TwilioProtocolError("not_text", "binary websocket frame (Twilio expects JSON text)")
+    try:
+        msg = json.loads(data)
+    except (ValueError, RecursionError):
+        raise TwilioProtocolError("bad_json", f"not JSON: {data[:40]!r}") from None
+    if not isinstance(msg, dict):
+        raise TwilioProtocolError("not_object", "not a JSON object")
+    event = msg.get("event")
+    keys = _OUTBOUND_KEYS.get(event) if isinstance(event, str) else None
+    if keys is None or not isinstance(event, str):
+        raise TwilioProtocolError("unknown_event", f"unknown event {str(event)[:40]!r}")
+    _exact_keys(msg, keys, event, event)
+    stream_sid = _str(msg, "streamSid", "streamSid", event)
+    if event == "clear":
+        return OutboundClear(stream_sid)
+    value = _outbound_inner(msg, event)
+    if event == "mark":
+        return OutboundMark(stream_sid, value)
+    try:
+        return OutboundMedia(stream_sid, base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
+        raise TwilioProtocolError("bad_base64", "media: payload is not valid base64", event=event) from None
+
+
 class SequenceTracker:
     """Counts gaps, duplicates and reorderings in Twilio's ``sequenceNumber`` (shared by all events)."""
 

@@ -323,11 +323,28 @@ async def test_truncate_beyond_produced_audio_is_an_error_within_is_truncated(
     truncated = await client.until("conversation.item.truncated")
     assert (truncated["item_id"], truncated["audio_end_ms"]) == (item_id, 1500)
     assert len(standin.errors) == 1
+    assert standin.produced_ms(item_id) == produced  # what was sent stays sent
+
+    await client.send(
+        {"type": "conversation.item.truncate", "item_id": item_id, "content_index": 0, "audio_end_ms": 1501}
+    )
+    error = await client.until("error")
+    assert error["error"]["param"] == "audio_end_ms" and "1500ms" in error["error"]["message"]
 
     await client.send(
         {"type": "conversation.item.truncate", "item_id": "item_nope", "content_index": 0, "audio_end_ms": 0}
     )
     assert (await client.until("error"))["error"]["code"] == "item_not_found"
+
+
+async def test_stop_returns_while_a_session_update_waits_out_its_confirm_delay() -> None:
+    standin = RealtimeStandIn(session_confirm_delay=600.0)
+    await standin.start()
+    async for client in _client(standin):
+        await client.send({"type": "session.update", "session": {"type": "realtime"}})
+        await standin.wait_for("session.update")
+        await asyncio.wait_for(standin.stop(), 5)
+        assert not any(e["type"] == "session.updated" for e in standin.sent)
 
 
 async def test_response_cancel_stops_deltas() -> None:

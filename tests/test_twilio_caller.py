@@ -34,7 +34,7 @@ from pipecat_twilio_realtime.testing import (
     Speech,
     load_wav_as_ulaw,
 )
-from pipecat_twilio_realtime.testing.twilio_caller import check_outbound
+from pipecat_twilio_realtime.testing.twilio import check_outbound
 
 from ._twilio_helpers import run_call_pipeline, serve
 

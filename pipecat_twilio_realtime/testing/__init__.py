@@ -4,8 +4,8 @@ Each helper runs a real websocket peer on 127.0.0.1.
 """
 
 from pipecat_twilio_realtime.testing.clips import CLIP_NAMES, CLIP_TEXTS, clip_duration_ms, load_clip
-from pipecat_twilio_realtime.testing.realtime_server import EnergyVad, RealtimeStandIn
-from pipecat_twilio_realtime.testing.twilio_caller import (
+from pipecat_twilio_realtime.testing.realtime import EnergyVad, RealtimeStandIn
+from pipecat_twilio_realtime.testing.twilio import (
     CallerReport,
     Dtmf,
     MarkEcho,
