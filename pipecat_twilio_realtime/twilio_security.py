@@ -77,7 +77,7 @@ class SignatureCheck:
         url: The public URL the signature was checked against (empty when it could not be built).
         code: A short stable code, empty when valid: ``missing_signature``, ``mismatch``,
             ``bad_algorithm``, ``bad_host``, ``bad_forwarded_proto``, ``bad_forwarded_host``,
-            ``bad_body``, ``body_hash_mismatch``, ``body_too_large`` or ``disconnected``.
+            ``bad_url``, ``bad_body``, ``body_hash_mismatch``, ``body_too_large`` or ``disconnected``.
         params: The webhook's form parameters, parsed from the capped body (empty for a websocket or
             a JSON webhook); use them instead of reading the body again.
     """
@@ -290,8 +290,12 @@ class TwilioSignatureValidator:
         return None
 
     def _url_for(self, connection: Any, headers: Mapping[str, str]) -> str:
-        url = connection.url
-        return self.public_url(url.scheme, headers, url.path, url.query)
+        try:
+            url = connection.url  # Starlette decodes the raw query as UTF-8 here
+            scheme, path, query = url.scheme, url.path, url.query
+        except ValueError:
+            raise _Refused("bad_url", "the request URL is not UTF-8") from None
+        return self.public_url(scheme, headers, path, query)
 
     def check_websocket(self, websocket: Any) -> SignatureCheck:
         """Check a media-stream handshake (a Starlette ``WebSocket``): public ``wss://`` URL, no params.
