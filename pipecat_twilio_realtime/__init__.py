@@ -8,6 +8,7 @@ Public API (everything else is internal and may change)::
 from ._logsafe import quote_for_log
 from ._version import __version__
 from .call_binding import BINDING_PARAMETER, BindingCheck, StreamBinder
+from .call_limits import CallLimiter, CallLimitReached, watch_inactivity
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .noise import NoiseFinding
 from .observer import CallStats, MediaStatsObserver
@@ -26,6 +27,8 @@ __all__ = [
     "BINDING_PARAMETER",
     "BindingCheck",
     "BodyTooLarge",
+    "CallLimitReached",
+    "CallLimiter",
     "CallStats",
     "MediaStatsObserver",
     "NoiseFinding",
@@ -45,4 +48,5 @@ __all__ = [
     "quote_for_log",
     "read_body_capped",
     "require_twilio_signature",
+    "watch_inactivity",
 ]
