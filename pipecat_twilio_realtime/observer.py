@@ -5,7 +5,8 @@ Attach it to the worker::
     observer = MediaStatsObserver(serializer=serializer, service=llm)
     worker = PipelineWorker(pipeline, params=..., observers=[observer])
 
-Log lines carry the stream SID so one call can be grepped out of a busy server:
+Log lines carry the stream SID so one call can be grepped out of a busy server (it comes from the wire:
+a real SID is written bare, anything else quoted and escaped, so no SID can forge a log line):
 
 * ``TX stream=… bytes=… head=…`` (DEBUG, one per outbound frame when ``log_frames`` is on): the first
   10 μ-law bytes in base64 — a quick "is this μ-law?" look;
@@ -48,6 +49,7 @@ from pipecat.transports.base_output import BaseOutputTransport
 from pydantic import BaseModel
 
 from . import g711
+from ._logsafe import quote_for_log
 from .frames import TwilioStopFrame
 from .noise import NoiseDetector, NoiseFinding
 from .serializer import TwilioMediaStreamSerializer
@@ -231,7 +233,7 @@ class MediaStatsObserver(BaseObserver):
         noise = ",".join(f"{k}:{v}" for k, v in stats.noise.items()) or "none"
         latency = _median(stats.barge_in_latency_ms)
         logger.info(
-            f"WS_STOP stream={stats.stream_sid or '-'} rx={stats.rx_bytes} tx={stats.tx_bytes} "
+            f"WS_STOP stream={self._sid()} rx={stats.rx_bytes} tx={stats.tx_bytes} "
             f"rx_s={stats.rx_seconds:.2f} tx_s={stats.tx_seconds:.2f} rx_frames={stats.rx_frames} "
             f"tx_frames={stats.tx_frames} "
             f"marks={stats.marks_sent}/{stats.marks_played}/{stats.marks_flushed} "
@@ -242,7 +244,7 @@ class MediaStatsObserver(BaseObserver):
             f"noise={noise}"
         )
         if stats.caller_floor_rms is not None and stats.caller_floor_rms > 400:
-            logger.warning(f"{self} stream={stats.stream_sid} loud caller noise floor: {_LEVEL_HINT}")
+            logger.warning(f"{self} stream={self._sid()} loud caller noise floor: {_LEVEL_HINT}")
         await self._call_event_handler("on_call_summary", summary)
         return summary
 
@@ -347,8 +349,9 @@ class MediaStatsObserver(BaseObserver):
     # ------------------------------------------------------------------ helpers
 
     def _sid(self) -> str:
+        """The stream SID for a log line: from the wire, so quoted unless it is a plain token."""
         sid = self._serializer.stream_sid if self._serializer is not None else None
-        return sid or self._stats.stream_sid or "-"
+        return quote_for_log(sid or self._stats.stream_sid or None)
 
     def _refresh_wire(self) -> None:
         if self._serializer is None:
@@ -379,7 +382,7 @@ class MediaStatsObserver(BaseObserver):
         self._update_levels()
         s = self._stats
         logger.info(
-            f"STATS stream={s.stream_sid or '-'} rx={s.rx_bytes} tx={s.tx_bytes} rx_s={s.rx_seconds:.1f} "
+            f"STATS stream={self._sid()} rx={s.rx_bytes} tx={s.tx_bytes} rx_s={s.rx_seconds:.1f} "
             f"tx_s={s.tx_seconds:.1f} marks={s.marks_sent}/{s.marks_played}/{s.marks_flushed} "
             f"clears={s.clears} "
             f"bot_turns={s.bot_turns} barge_ins={s.barge_ins} caller_floor={_fmt(s.caller_floor_rms)} "

@@ -12,6 +12,8 @@ so every outbound message has exactly the documented keys.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -33,6 +35,7 @@ from pipecat.serializers.base_serializer import FrameSerializer
 
 from . import g711
 from . import twilio_protocol as tp
+from ._logsafe import quote_for_log as q
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 
 __all__ = ["TwilioMediaStreamSerializer", "TwilioStreamStats"]
@@ -60,6 +63,8 @@ class TwilioStreamStats:
         sequence_out_of_order: duplicate or late ``sequenceNumber``s.
         outbound_dropped: outbound frames dropped (no stream SID yet, wrong rate, after ``stop``,
             or a transport message that is not a Twilio message).
+        rate_dropped: inbound ``media`` messages dropped for arriving faster than
+            ``max_inbound_rate`` times real time (beyond the burst allowance).
     """
 
     media_sent: int = 0
@@ -76,6 +81,7 @@ class TwilioStreamStats:
     sequence_missing: int = 0
     sequence_out_of_order: int = 0
     outbound_dropped: int = 0
+    rate_dropped: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counters as a plain dict (for metrics exporters)."""
@@ -105,10 +111,17 @@ class TwilioMediaStreamSerializer(FrameSerializer):
                 ``CancelFrame``. Needs ``call_sid``, ``account_sid`` and ``auth_token``; with
                 none of them given it is skipped.
             max_message_bytes: Largest inbound message accepted; bigger ones are dropped.
+            max_inbound_rate: Inbound audio accepted, as a multiple of real time (8000 μ-law bytes/s),
+                sustained; media beyond it is dropped and counted (``stats.rate_dropped``). Twilio
+                sends in real time, so 2x leaves room for network catch-up; 0 disables the bound.
+            inbound_burst_ms: Audio (ms of real time) that may arrive at once on top of the rate,
+                e.g. Twilio catching up after a network stall.
         """
 
         auto_hang_up: bool = True
         max_message_bytes: int = tp.MAX_MESSAGE_BYTES
+        max_inbound_rate: float = 2.0
+        inbound_burst_ms: int = 2000
 
     def __init__(
         self,
@@ -119,6 +132,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         params: InputParams | None = None,
         *,
         twilio_client: Any | None = None,
+        clock: Callable[[], float] = time.monotonic,
         **kwargs: Any,
     ) -> None:
         """Initialize the serializer.
@@ -134,16 +148,25 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             params: Configuration parameters.
             twilio_client: A ready ``twilio.rest.Client`` (built with
                 ``AsyncTwilioHttpClient``) to use for hang-up instead of building one.
+            clock: Monotonic clock in seconds for the inbound rate bound and the activity time
+                (inject one in tests).
             **kwargs: Passed to ``FrameSerializer`` (e.g. ``name``).
 
         Raises:
-            ValueError: If hang-up credentials are given only in part.
+            ValueError: If hang-up credentials are given only in part, or a limit is out of range
+                (the message names the field).
         """
         params = params or TwilioMediaStreamSerializer.InputParams()
         super().__init__(params, **kwargs)
         self._params: TwilioMediaStreamSerializer.InputParams = params
         if params.max_message_bytes <= 0:
             raise ValueError("max_message_bytes must be positive")
+        if not params.max_inbound_rate >= 0 or params.max_inbound_rate == float("inf"):
+            raise ValueError(
+                f"max_inbound_rate must be 0 (off) or a positive multiple, got {params.max_inbound_rate!r}"
+            )
+        if params.inbound_burst_ms < 0:
+            raise ValueError(f"inbound_burst_ms must not be negative, got {params.inbound_burst_ms!r}")
 
         self._hang_up_enabled = False
         if params.auto_hang_up:
@@ -175,6 +198,15 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         self._flushed_marks: dict[str, tuple[str, int]] = {}
         self._warned: set[str] = set()
 
+        self._clock = clock
+        self._last_activity = clock()
+        self._last_media: float | None = None
+        # Token bucket in μ-law bytes: refills at max_inbound_rate x 8000 B/s, holds the burst on top.
+        self._refill_per_s = params.max_inbound_rate * g711.SAMPLE_RATE
+        self._bucket_capacity = self._refill_per_s + params.inbound_burst_ms * g711.SAMPLE_RATE / 1000
+        self._bucket = self._bucket_capacity
+        self._bucket_at = self._last_activity
+
     # ------------------------------------------------------------------ public state
 
     @property
@@ -191,6 +223,21 @@ class TwilioMediaStreamSerializer(FrameSerializer):
     def start_event(self) -> tp.Start | None:
         """Twilio's ``start`` message, when it reached this serializer."""
         return self._start
+
+    @property
+    def last_media_monotonic(self) -> float | None:
+        """The clock's value when the last ``media`` message arrived (``None`` before the first)."""
+        return self._last_media
+
+    @property
+    def last_activity_monotonic(self) -> float:
+        """The clock's value at the last ``media`` or ``start`` (at construction before either)."""
+        return self._last_activity
+
+    @property
+    def clock(self) -> Callable[[], float]:
+        """The monotonic clock this serializer stamps activity with."""
+        return self._clock
 
     @property
     def custom_parameters(self) -> dict[str, str]:
@@ -347,7 +394,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             event = tp.parse_message(data, max_bytes=self._params.max_message_bytes)
         except tp.TwilioProtocolError as e:
             self._stats.malformed_dropped += 1
-            self._warn_once(f"in:{e.reason}", f"dropped a Twilio message: {e}")
+            self._warn_once(f"in:{e.reason}", f"dropped a Twilio message: {q(str(e), 120)}")
             logger.debug(f"{self} dropped message starts {data[:60]!r}")
             return None
 
@@ -366,7 +413,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             return None
         if isinstance(event, tp.Stop):
             self._stopped = True
-            logger.info(f"{self} Twilio stream {event.stream_sid} stopped")
+            logger.info(f"{self} Twilio stream {q(event.stream_sid)} stopped")
             return TwilioStopFrame(call_sid=event.call_sid, reason="twilio stop")
         return None  # pragma: no cover - every event type is handled above
 
@@ -384,14 +431,42 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         if self._stream_sid and self._stream_sid != event.stream_sid:
             self._warn_once(
                 "sid_mismatch",
-                f"'start' names stream {event.stream_sid} "
-                f"but this serializer was built for {self._stream_sid}",
+                f"'start' names stream {q(event.stream_sid)} "
+                f"but this serializer was built for {q(self._stream_sid)}",
             )
         self._start = event
         self._stream_sid = self._stream_sid or event.stream_sid
-        logger.info(f"{self} Twilio stream {event.stream_sid} started, tracks={list(event.tracks)}")
+        self._last_activity = self._clock()
+        tracks = ",".join(q(t, 16) for t in event.tracks[:4])
+        logger.info(f"{self} Twilio stream {q(event.stream_sid)} started, tracks={tracks}")
+
+    def _within_rate(self, size: int) -> bool:
+        """Take ``size`` bytes from the token bucket; ``False`` when media arrives too fast.
+
+        Each message costs at least 10 ms of audio, so a flood of tiny payloads is bounded too.
+        """
+        size = max(size, _MIN_MEDIA_CHARGE)
+        now = self._clock()
+        self._last_activity = self._last_media = now
+        if self._refill_per_s <= 0:
+            return True
+        elapsed = max(0.0, now - self._bucket_at)
+        self._bucket = min(self._bucket_capacity, self._bucket + elapsed * self._refill_per_s)
+        self._bucket_at = now
+        if size > self._bucket:
+            return False
+        self._bucket -= size
+        return True
 
     def _on_media(self, event: tp.Media) -> Frame | None:
+        if not self._within_rate(len(event.payload)):
+            self._stats.rate_dropped += 1
+            self._warn_once(
+                "rate",
+                f"dropping inbound media: it arrives faster than {self._params.max_inbound_rate:g}x "
+                "real time (Twilio sends in real time; a flood is not a caller)",
+            )
+            return None
         self._stats.media_received += 1
         self._stats.ulaw_bytes_received += len(event.payload)
         return InputAudioRawFrame(
@@ -413,7 +488,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             label, sent = self._flushed_marks.pop(name)
             self._stats.marks_flushed += 1
             return TwilioMarkEchoFrame(mark_name=name, label=label, ulaw_bytes_sent=sent, played=False)
-        self._warn_once("unknown_mark", f"Twilio echoed a mark this serializer did not send: {name[:40]!r}")
+        self._warn_once("unknown_mark", f"Twilio echoed a mark this serializer did not send: {q(name, 40)}")
         return TwilioMarkEchoFrame(mark_name=name, label=name, ulaw_bytes_sent=None, played=True)
 
     # ------------------------------------------------------------------ hang-up
@@ -433,15 +508,17 @@ class TwilioMediaStreamSerializer(FrameSerializer):
                     http_client=AsyncTwilioHttpClient(pool_connections=False),
                 )
             await client.calls(call_sid).update_async(status="completed")
-            logger.info(f"{self} hung up Twilio call {call_sid}")
+            logger.info(f"{self} hung up Twilio call {q(call_sid)}")
         except Exception as e:  # the call may already be gone; never let hang-up kill shutdown
             status = getattr(e, "status", None)
             if status == 404:
-                logger.debug(f"{self} Twilio call {call_sid} was already over")
+                logger.debug(f"{self} Twilio call {q(call_sid)} was already over")
             else:
                 logger.error(
-                    f"{self} failed to hang up Twilio call {call_sid}: {type(e).__name__} (status {status})"
+                    f"{self} failed to hang up Twilio call {q(call_sid)}: "
+                    f"{type(e).__name__} (status {status!r})"
                 )
 
 
 _KEYPAD = {k.value for k in KeypadEntry}
+_MIN_MEDIA_CHARGE = g711.SAMPLE_RATE // 100  # 10 ms; Twilio's inbound chunks are 20 ms (160 bytes)

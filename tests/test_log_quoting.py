@@ -1,0 +1,75 @@
+"""Log injection: a SID or mark name carrying a newline and a fake ERROR line stays inside one record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from loguru import logger
+
+from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer, quote_for_log
+
+from . import _twilio_helpers as tw
+
+FORGED = "MZ1\n2026-11-27 00:00:00.000 | ERROR    | forged: admin logged in"
+
+
+@pytest.fixture
+def records() -> Iterator[list[Any]]:
+    """Every loguru record written during the test (message and level)."""
+    seen: list[Any] = []
+    sink = logger.add(lambda m: seen.append(m.record), level="DEBUG", format="{message}")
+    yield seen
+    logger.remove(sink)
+
+
+def hostile_start() -> str:
+    message = json.loads(tw.start())
+    message["streamSid"] = message["start"]["streamSid"] = FORGED
+    message["start"]["callSid"] = "CA1\r\nERROR fake"
+    message["start"]["tracks"] = ["inbound\nERROR x"]
+    return json.dumps(message)
+
+
+def test_quote_for_log_leaves_plain_sids_bare_and_escapes_the_rest() -> None:
+    assert quote_for_log(tw.STREAM_SID) == tw.STREAM_SID
+    assert quote_for_log(None) == "-"
+    assert quote_for_log(FORGED) == repr(FORGED)
+    for hostile in ("a b", "a=b", "\x1b[31mred", "x\u2028y", "", "'"):
+        quoted = quote_for_log(hostile)
+        assert quoted.startswith(("'", '"')) and "\n" not in quoted and "\x1b" not in quoted
+    long = quote_for_log("A" * 1000)
+    assert len(long) < 80 and long.endswith("…'")
+
+
+async def test_hostile_sids_stay_in_one_record_in_serializer_and_observer(records: list[Any]) -> None:
+    serializer = TwilioMediaStreamSerializer()
+    await serializer.deserialize(hostile_start())  # (a parser that refuses such SIDs logs that instead)
+    await serializer.deserialize(tw.mark(2, "x\nERROR | forged mark"))
+    stop = json.loads(tw.stop(3))
+    stop["streamSid"] = FORGED
+    await serializer.deserialize(json.dumps(stop))
+    built_for = TwilioMediaStreamSerializer(stream_sid="MZ2")
+    await built_for.deserialize(hostile_start())  # 'start' names another stream: a warning
+    # the observer of a serializer whose stream SID is hostile (however it got there)
+    observer = MediaStatsObserver(serializer=TwilioMediaStreamSerializer(stream_sid=FORGED))
+    observer._log_stats()
+    await observer.finish()
+
+    assert len(records) >= 6
+    for record in records:
+        message = record["message"]
+        assert "\n" not in message and "\r" not in message, message
+        assert record["level"].name != "ERROR"
+    text = "\n".join(r["message"] for r in records)
+    assert repr(FORGED) in text  # shown escaped, inside quotes
+    assert any(r["message"].startswith("WS_STOP stream='MZ1\\n") for r in records)
+
+
+async def test_an_unparseable_message_is_logged_in_one_record(records: list[Any]) -> None:
+    serializer = TwilioMediaStreamSerializer(stream_sid=tw.STREAM_SID)
+    await serializer.deserialize('{"event": "nope\\nERROR | forged"}')
+    await serializer.deserialize(b"\xff\xfe\nERROR")
+    assert records and all("\n" not in r["message"] for r in records)
