@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.util
-import sys
+import importlib
 import xml.etree.ElementTree as ET
-from pathlib import Path
 from types import ModuleType
 
 import aiohttp
@@ -26,17 +24,11 @@ from pipecat_twilio_realtime.testing import (
 
 from ._twilio_helpers import serve
 
-BOT_PATH = Path(__file__).resolve().parent.parent / "examples" / "twilio_bot" / "bot.py"
-
 
 @pytest.fixture(scope="module")
 def bot() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_twilio_bot", BOT_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The example bot as shipped in the wheel."""
+    return importlib.import_module("pipecat_twilio_realtime.example")
 
 
 def test_missing_settings_are_named(bot: ModuleType) -> None:
