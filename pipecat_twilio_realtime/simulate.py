@@ -290,11 +290,11 @@ async def _place_call(caller: SimulatedTwilioCaller, url: str) -> CallerReport:
         status = e.response.status_code
         if status == 403:
             raise UsageError(
-                f"the bot at {url} refused the handshake (HTTP 403): it checks Twilio signatures; run it "
-                "in unsigned local mode (leave TWILIO_AUTH_TOKEN unset) or call it through Twilio"
+                "the bot refused the handshake (HTTP 403): it checks Twilio signatures; run it in unsigned "
+                f"local mode (leave TWILIO_AUTH_TOKEN unset) or call it through Twilio ({url})"
             ) from None
         raise UsageError(
-            f"the bot at {url} refused the handshake (HTTP {status}); check the path (e.g. /ws)"
+            f"the bot refused the handshake (HTTP {status}) at {url}; check the path (e.g. /ws)"
         ) from None
     except ConnectionRefusedError:
         raise UsageError(
