@@ -39,19 +39,19 @@ def wait_listening(port: int, process: subprocess.Popen[str], limit_s: float = 6
 
 @contextmanager
 def background(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[subprocess.Popen[str]]:
-    process = subprocess.Popen(
-        args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    """Run a process: stdout piped (read it), stderr to a file (a full pipe would block the process)."""
+    with (cwd / f"stderr-{len(list(cwd.glob('stderr-*')))}.log").open("w") as stderr:
+        process = subprocess.Popen(args, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
 
 
 def test_the_core_does_not_import_fastapi() -> None:
