@@ -16,6 +16,8 @@ same pipeline: ``FastAPIWebsocketTransport(TwilioMediaStreamSerializer)`` → co
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 
 from pipecat.runner.types import WebSocketRunnerArguments
@@ -37,9 +39,14 @@ async def bot(runner_args: WebSocketRunnerArguments) -> None:
         runner_args: The runner's websocket arguments (the websocket is already accepted).
     """
     settings = load_settings()
-    transport_type, call_data = await parse_telephony_websocket(runner_args.websocket)
-    if transport_type != "twilio" or not call_data.stream_id:
-        await runner_args.websocket.close(code=1008)
+    try:
+        async with asyncio.timeout(settings.start_timeout_secs):
+            transport_type, call_data = await parse_telephony_websocket(runner_args.websocket)
+    except (TimeoutError, ValueError):  # no start in time, or the socket closed first
+        transport_type, call_data = "", None
+    if transport_type != "twilio" or call_data is None or not call_data.stream_id:
+        with contextlib.suppress(RuntimeError):  # already closed by the peer
+            await runner_args.websocket.close(code=1008)
         return
     # The runner's websocket is unsigned: never hang up through Twilio's REST API on its say-so.
     await run_bot(runner_args.websocket, settings, stream_sid=call_data.stream_id, call_sid=None)
