@@ -211,8 +211,10 @@ def _read_caller_wav(path: Path) -> bytes:
         ulaw = load_wav_as_ulaw(path)
     except OSError as e:
         raise UsageError(f"--caller-wav {path}: cannot read it ({e.strerror or e})") from None
-    except ValueError as e:
-        raise UsageError(f"--caller-wav {e}; {CONVERT_HINT}") from None
+    except ValueError as e:  # the reader's message names the file and, for a wrong rate, how to convert it
+        reason = str(e).rstrip(".")
+        hint = "" if "onvert" in reason else f"; {CONVERT_HINT}"
+        raise UsageError(f"--caller-wav {reason}{hint}") from None
     if not ulaw:
         raise UsageError(f"--caller-wav {path}: the WAV holds no audio")
     return ulaw

@@ -150,7 +150,7 @@ def test_unreadable_caller_wav(tmp_path: Path) -> None:
 def test_caller_wav_of_the_wrong_rate_or_channels(tmp_path: Path, rate: int, channels: int) -> None:
     write_wav(tmp_path / "x.wav", b"\x00\x00" * channels * 800, rate=rate, channels=channels)
     run = simulate("--caller-wav", "x.wav", cwd=tmp_path)
-    assert_usage_error(run, "ffmpeg -i IN -ar 8000 -ac 1")
+    assert_usage_error(run, "the caller needs 8000 Hz mono. Convert it first")
 
 
 def test_bad_bot_path(tmp_path: Path) -> None:
