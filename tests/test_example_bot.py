@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import importlib.util
+import importlib
+import os
+import socket
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,6 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from pipecat_twilio_realtime.simulate import bit_exact_fraction
 from pipecat_twilio_realtime.testing import (
     RealtimeStandIn,
     SimulatedTwilioCaller,
@@ -26,17 +29,13 @@ from pipecat_twilio_realtime.testing import (
 
 from ._twilio_helpers import serve
 
-BOT_PATH = Path(__file__).resolve().parent.parent / "examples" / "twilio_bot" / "bot.py"
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
 def bot() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("example_twilio_bot", BOT_PATH)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The example bot as shipped in the wheel."""
+    return importlib.import_module("pipecat_twilio_realtime.example")
 
 
 def test_missing_settings_are_named(bot: ModuleType) -> None:
@@ -135,3 +134,48 @@ async def test_end_call_tool_hangs_up(bot: ModuleType) -> None:
         for e in standin.received
     )
     assert app.state.call_summaries  # the call ended cleanly through the pipeline, summary written
+
+
+async def test_bot_py_runs_under_pipecats_runner(tmp_path: Path) -> None:
+    """``bot.py -t twilio -x HOST``: the runner serves /ws; its bot() runs our serializer and service."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with RealtimeStandIn(speed=8.0) as standin:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "OPENAI_API_KEY": "sk-offline",
+            "OPENAI_REALTIME_URL": standin.url,
+        }
+        for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+            env.pop(name, None)
+        args = [sys.executable, str(ROOT / "examples/twilio_bot/bot.py"), "-t", "twilio", "-x", "bot.example"]
+        args += ["--host", "127.0.0.1", "--port", str(port)]
+        with (tmp_path / "runner.log").open("w") as log:
+            runner = await asyncio.create_subprocess_exec(
+                *args, env=env, cwd=tmp_path, stdout=log, stderr=log
+            )
+            try:
+                async with asyncio.timeout(60):  # start-up wait, not a timed assertion
+                    while True:
+                        assert runner.returncode is None, (tmp_path / "runner.log").read_text()
+                        try:
+                            _, writer = await asyncio.open_connection("127.0.0.1", port)
+                            writer.close()
+                            break
+                        except OSError:
+                            await asyncio.sleep(0.2)
+                script = [WaitForBotAudio(after_s=0.2), WaitForBotSilence()]
+                report = await asyncio.wait_for(
+                    SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 60
+                )
+            finally:
+                runner.terminate()
+                await runner.wait()
+    assert report.violations == []
+    greeting = load_clip("bot_greeting")
+    assert len(report.received_audio) >= len(greeting) - 160  # the whole greeting, as μ-law on the wire
+    assert bit_exact_fraction(bytes(report.received_audio), standin.reply_audio) == 1.0
+    assert any(e["type"] == "session.update" for e in standin.received)  # our service configured the session
+    assert "(hang-up through Twilio: False)" in (tmp_path / "runner.log").read_text()  # our run_bot, unsigned

@@ -3,7 +3,7 @@
     python examples/twilio_bot/call.py +15551234567
 
 Needs ``TWILIO_ACCOUNT_SID``, ``TWILIO_AUTH_TOKEN``, ``TWILIO_FROM_NUMBER`` and ``PUBLIC_HOST``
-(see env.example), with ``bot.py`` running and reachable at ``wss://PUBLIC_HOST/ws``.
+(see env.example), with the bot (``pipecat-twilio-bot`` or ``bot.py``) running and reachable at ``wss://PUBLIC_HOST/ws``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import sys
 from dotenv import load_dotenv
 from twilio.rest import Client
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bot import twiml_for
+from pipecat_twilio_realtime.example import twiml_for
 
 
 def main(argv: list[str]) -> int:

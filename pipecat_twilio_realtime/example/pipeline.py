@@ -1,0 +1,118 @@
+"""One call's pipeline: Twilio serializer → context → μ-law Realtime service → output, pinned at 8000 Hz."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import WebSocket
+from loguru import logger
+from pipecat.frames.frames import LLMRunFrame
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.pipeline.worker import PipelineParams, PipelineWorker
+from pipecat.processors.aggregators.llm_context import LLMContext
+from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
+from pipecat.services.openai.realtime import events
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.workers.runner import WorkerRunner
+
+from pipecat_twilio_realtime import (
+    MediaStatsObserver,
+    OpenAIRealtimeMuLawLLMService,
+    TwilioMediaStreamSerializer,
+)
+
+from .settings import BotSettings
+from .tools import HANDLERS, TOOLS
+
+
+def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:
+    """Build the Realtime service, μ-law both ways (the service pins the formats itself).
+
+    Args:
+        settings: The bot's settings (key, URL, model, prompt, voice).
+
+    Returns:
+        The service, with the example tools registered.
+    """
+    llm = OpenAIRealtimeMuLawLLMService(
+        api_key=settings.openai_api_key,
+        base_url=settings.realtime_url,
+        settings=OpenAIRealtimeMuLawLLMService.Settings(
+            model=settings.model,
+            system_instruction=settings.system_prompt,
+            session_properties=events.SessionProperties(
+                audio=events.AudioConfiguration(output=events.AudioOutput(voice=settings.voice)),
+            ),
+        ),
+    )
+    for name, handler in HANDLERS.items():
+        llm.register_function(name, handler)
+    return llm
+
+
+async def run_bot(
+    websocket: WebSocket,
+    settings: BotSettings,
+    *,
+    stream_sid: str,
+    call_sid: str | None = None,
+    summaries: list[dict[str, Any]] | None = None,
+) -> None:
+    """Run one call's pipeline until the caller or the bot hangs up.
+
+    Args:
+        websocket: The accepted media-stream websocket, Twilio's ``start`` already read from it.
+        settings: The bot's settings.
+        stream_sid: The stream SID from ``start``.
+        call_sid: The call to hang up through Twilio's REST API when the bot ends the call. Pass it only
+            for a stream whose handshake Twilio signed (``start`` itself is unauthenticated); with ``None``
+            the bot just closes the socket.
+        summaries: Where to append the call's ``MediaStatsObserver`` summary when it ends.
+    """
+    hang_up = call_sid is not None and settings.twilio_account_sid is not None
+    serializer = TwilioMediaStreamSerializer(
+        stream_sid=stream_sid,
+        call_sid=call_sid if hang_up else None,
+        account_sid=settings.twilio_account_sid if hang_up else None,
+        auth_token=settings.twilio_auth_token if hang_up else None,
+    )
+    transport = FastAPIWebsocketTransport(
+        websocket,
+        FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            audio_out_10ms_chunks=2,  # 20 ms Twilio media messages
+            add_wav_header=False,
+            serializer=serializer,
+        ),
+    )
+    llm = build_llm(settings)
+    aggregators = LLMContextAggregatorPair(LLMContext(messages=[], tools=TOOLS))
+    observer = MediaStatsObserver(serializer=serializer, service=llm)
+
+    @observer.event_handler("on_call_summary")
+    async def on_call_summary(_observer: MediaStatsObserver, summary: dict[str, Any]) -> None:
+        if summaries is not None:
+            summaries.append(summary)
+
+    pipeline = Pipeline(
+        [transport.input(), aggregators.user(), llm, transport.output(), aggregators.assistant()]
+    )
+    worker = PipelineWorker(
+        pipeline,
+        params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
+        observers=[observer],
+    )
+
+    @transport.event_handler("on_client_connected")
+    async def on_client_connected(_transport: Any, _ws: Any) -> None:
+        await worker.queue_frames([LLMRunFrame()])  # the bot speaks first
+
+    @transport.event_handler("on_client_disconnected")
+    async def on_client_disconnected(_transport: Any, _ws: Any) -> None:
+        await worker.cancel()
+
+    logger.info(f"stream {stream_sid!r} starts (hang-up through Twilio: {hang_up})")
+    runner = WorkerRunner(handle_sigint=False)
+    await runner.add_workers(worker)
+    await runner.run()

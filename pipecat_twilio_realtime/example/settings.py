@@ -1,0 +1,89 @@
+"""The example bot's settings, read from the environment (and ``.env``)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_PROMPT = (
+    "You are a friendly receptionist answering the phone for a small bakery. Speak English. "
+    "Keep answers short: this is a phone call. Greet the caller first. "
+    "Use get_opening_hours when asked when the shop is open, and end_call when the caller says goodbye."
+)
+DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+
+
+class ConfigError(ValueError):
+    """A required setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    """Everything the bot reads from the environment (see ``env.example``).
+
+    Parameters:
+        openai_api_key: ``OPENAI_API_KEY`` (required).
+        public_host: ``PUBLIC_HOST``, the host Twilio reaches (e.g. ``abc.ngrok.app``); needed for ``/twiml``.
+        twilio_account_sid: ``TWILIO_ACCOUNT_SID`` (optional: enables hang-up).
+        twilio_auth_token: ``TWILIO_AUTH_TOKEN`` (optional: enables hang-up and signature checks).
+        system_prompt: ``BOT_SYSTEM_PROMPT``: the bot's instructions, and so its language.
+        voice: ``BOT_VOICE``: the OpenAI voice.
+        realtime_url: ``OPENAI_REALTIME_URL``: the Realtime websocket (the simulator points it at a stand-in).
+        model: ``OPENAI_REALTIME_MODEL``.
+        start_timeout_secs: How long a websocket may take to send Twilio's ``start``.
+    """
+
+    openai_api_key: str = field(repr=False)
+    public_host: str | None = None
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = field(default=None, repr=False)
+    system_prompt: str = DEFAULT_PROMPT
+    voice: str = "marin"
+    realtime_url: str = DEFAULT_REALTIME_URL
+    model: str = "gpt-realtime"
+    start_timeout_secs: float = 10.0
+
+    @property
+    def checks_signatures(self) -> bool:
+        """Whether webhooks and media streams must carry Twilio's signature (an auth token is set)."""
+        return bool(self.twilio_auth_token)
+
+    def __repr__(self) -> str:  # never show secrets
+        return (
+            f"BotSettings(public_host={self.public_host!r}, voice={self.voice!r}, "
+            f"realtime_url={self.realtime_url!r}, checks_signatures={self.checks_signatures})"
+        )
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
+    """Read settings from the environment (after ``.env``, when the caller loaded one).
+
+    Args:
+        env: The mapping to read (defaults to ``os.environ``).
+
+    Returns:
+        The settings.
+
+    Raises:
+        ConfigError: Naming the setting that is missing or invalid.
+    """
+    env = os.environ if env is None else env
+    key = env.get("OPENAI_API_KEY", "").strip()
+    if not key:
+        raise ConfigError("OPENAI_API_KEY is not set: put it in the environment or in .env")
+    sid, token = env.get("TWILIO_ACCOUNT_SID") or None, env.get("TWILIO_AUTH_TOKEN") or None
+    if bool(sid) != bool(token):
+        missing = "TWILIO_AUTH_TOKEN" if sid else "TWILIO_ACCOUNT_SID"
+        raise ConfigError(f"{missing} is not set: Twilio credentials go in pairs (or leave both unset)")
+    host = (env.get("PUBLIC_HOST") or "").strip().removeprefix("https://").removeprefix("wss://").rstrip("/")
+    return BotSettings(
+        openai_api_key=key,
+        public_host=host or None,
+        twilio_account_sid=sid,
+        twilio_auth_token=token,
+        system_prompt=env.get("BOT_SYSTEM_PROMPT") or DEFAULT_PROMPT,
+        voice=env.get("BOT_VOICE") or "marin",
+        realtime_url=env.get("OPENAI_REALTIME_URL") or DEFAULT_REALTIME_URL,
+        model=env.get("OPENAI_REALTIME_MODEL") or "gpt-realtime",
+    )
