@@ -293,7 +293,7 @@ async def _place_call(caller: SimulatedTwilioCaller, url: str) -> CallerReport:
         if status == 403:
             raise UsageError(
                 "the bot refused the handshake (HTTP 403): it checks Twilio signatures; run it in unsigned "
-                f"local mode (leave TWILIO_AUTH_TOKEN unset) or call it through Twilio ({url})"
+                f"local mode (ALLOW_UNSIGNED=1, TWILIO_AUTH_TOKEN unset) or call it through Twilio ({url})"
             ) from None
         raise UsageError(
             f"the bot refused the handshake (HTTP {status}) at {url}; check the path (e.g. /ws)"
@@ -353,9 +353,11 @@ async def run_simulation(
             else:
                 standin = await stack.enter_async_context(RealtimeStandIn(speed=4.0))
                 env.update(OPENAI_API_KEY="sk-offline-simulator", OPENAI_REALTIME_URL=standin.url)
-                for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
-                    env.pop(name, None)  # offline: unsigned local mode, no hang-up through Twilio's REST API
                 show(f"OpenAI Realtime stand-in on {standin.url}")
+            # The simulated caller is not Twilio: unsigned local mode, no REST calls to Twilio.
+            for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
+                env.pop(name, None)
+            env["ALLOW_UNSIGNED"] = "1"
             try:
                 app = module.create_app(module.load_settings(env))
             except ValueError as e:  # the bot's ConfigError

@@ -42,7 +42,7 @@ def test_missing_settings_are_named(bot: ModuleType) -> None:
     with pytest.raises(bot.ConfigError, match="OPENAI_API_KEY"):
         bot.load_settings({})
     with pytest.raises(bot.ConfigError, match="TWILIO_AUTH_TOKEN"):
-        bot.load_settings({"OPENAI_API_KEY": "sk-x", "TWILIO_ACCOUNT_SID": "AC1"})
+        bot.load_settings({"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x", "TWILIO_ACCOUNT_SID": "AC1"})
     settings = bot.load_settings(
         {
             "OPENAI_API_KEY": "sk-secret",
@@ -56,7 +56,9 @@ def test_missing_settings_are_named(bot: ModuleType) -> None:
 
 
 async def test_twiml_connects_the_call_to_the_stream(bot: ModuleType) -> None:
-    app = bot.create_app(bot.load_settings({"OPENAI_API_KEY": "sk-x", "PUBLIC_HOST": "bot.example"}))
+    app = bot.create_app(
+        bot.load_settings({"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x", "PUBLIC_HOST": "bot.example"})
+    )
     async with serve(app) as port, aiohttp.ClientSession() as client:
         form = {"From": "+15551234567", "CallSid": "CA1"}
         async with client.post(f"http://127.0.0.1:{port}/twiml", data=form) as response:
@@ -77,7 +79,7 @@ async def test_twiml_connects_the_call_to_the_stream(bot: ModuleType) -> None:
 
 
 async def test_twiml_without_public_host_says_so(bot: ModuleType) -> None:
-    app = bot.create_app(bot.load_settings({"OPENAI_API_KEY": "sk-x"}))
+    app = bot.create_app(bot.load_settings({"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x"}))
     async with serve(app) as port, aiohttp.ClientSession() as client:
         async with client.post(f"http://127.0.0.1:{port}/twiml", data={"From": "x"}) as response:
             status, text = response.status, await response.text()
@@ -85,7 +87,9 @@ async def test_twiml_without_public_host_says_so(bot: ModuleType) -> None:
 
 
 async def test_a_socket_that_never_starts_is_closed(bot: ModuleType) -> None:
-    settings = dataclasses.replace(bot.load_settings({"OPENAI_API_KEY": "sk-x"}), start_timeout_secs=0.3)
+    settings = dataclasses.replace(
+        bot.load_settings({"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x"}), start_timeout_secs=0.3
+    )
     async with serve(bot.create_app(settings)) as port, connect(f"ws://127.0.0.1:{port}/ws") as ws:
         await ws.send('{"event": "connected", "protocol": "Call", "version": "1.0.0"}')
         with pytest.raises(ConnectionClosed) as closed:
@@ -96,7 +100,9 @@ async def test_a_socket_that_never_starts_is_closed(bot: ModuleType) -> None:
 
 async def test_example_tool_answers_through_the_realtime_session(bot: ModuleType) -> None:
     async with RealtimeStandIn(speed=8.0, function_call=("get_opening_hours", {"day": "sunday"})) as standin:
-        settings = bot.load_settings({"OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url})
+        settings = bot.load_settings(
+            {"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url}
+        )
         async with serve(bot.create_app(settings)) as port:
             script = [
                 WaitForBotAudio(after_s=0.2),
@@ -120,7 +126,9 @@ async def test_example_tool_answers_through_the_realtime_session(bot: ModuleType
 
 async def test_end_call_tool_hangs_up(bot: ModuleType) -> None:
     async with RealtimeStandIn(speed=8.0, function_call=("end_call", {})) as standin:
-        settings = bot.load_settings({"OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url})
+        settings = bot.load_settings(
+            {"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url}
+        )
         app = bot.create_app(settings)
         async with serve(app) as port:
             script = [WaitForBotAudio(after_s=0.2), WaitForBotSilence(), Speech(load_clip("caller_question"))]
@@ -146,6 +154,7 @@ async def test_bot_py_runs_under_pipecats_runner(tmp_path: Path) -> None:
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "OPENAI_API_KEY": "sk-offline",
+            "ALLOW_UNSIGNED": "1",
             "OPENAI_REALTIME_URL": standin.url,
         }
         for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):

@@ -175,7 +175,7 @@ async def test_url_bot_that_checks_signatures_refuses(tmp_path: Path) -> None:
         {
             "OPENAI_API_KEY": "sk-x",
             "TWILIO_ACCOUNT_SID": "AC1",
-            "TWILIO_AUTH_TOKEN": "tok",
+            "TWILIO_AUTH_TOKEN": "tok-0123456789abcdef",
             "PUBLIC_HOST": "b.x",
         }
     )
@@ -202,7 +202,11 @@ def test_bit_exact_fraction() -> None:
 
 async def test_url_mode_calls_a_running_bot(tmp_path: Path) -> None:
     async with RealtimeStandIn(speed=8.0) as standin:
-        app = create_app(load_settings({"OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url}))
+        app = create_app(
+            load_settings(
+                {"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x", "OPENAI_REALTIME_URL": standin.url}
+            )
+        )
         async with serve(app) as port:
             result = await run_simulation(url=f"ws://127.0.0.1:{port}/ws", out=tmp_path / "h.wav", quiet=True)
     assert result.ok, result.problems

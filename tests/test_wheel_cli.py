@@ -142,6 +142,7 @@ def test_your_own_bot_offline_standin_bot_simulate(tmp_path: Path) -> None:
         bot_env = {
             **env,
             "OPENAI_API_KEY": "sk-offline",
+            "ALLOW_UNSIGNED": "1",
             "OPENAI_REALTIME_URL": realtime_url,
             "HOST": "127.0.0.1",
             "PORT": str(bot_port),

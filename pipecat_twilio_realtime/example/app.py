@@ -1,38 +1,64 @@
-"""The example bot's web app: Twilio's webhook (``POST /twiml``) and the media stream (``/ws``)."""
+"""The example bot's web app: Twilio's webhook (``POST /twiml``) and the media stream (``/ws``).
+
+What a stranger can reach, and what stops them (the README's Security section has the threat model):
+
+* ``POST /twiml``: the body is read with a 64 KiB cap (413 beyond), the ``X-Twilio-Signature`` is checked
+  over the pinned public URL (403), and the answer binds the stream to this call: a short-lived token
+  minted for its ``CallSid``/``AccountSid`` travels as a ``<Parameter>``. Over ``max_calls`` the caller
+  hears "busy" (``<Reject reason="busy"/>``).
+* ``/ws``: the handshake's signature is checked (it is the same for every call, so it only keeps out the
+  unsigned), the call cap is applied before ``accept()``, and the ``start`` message must carry a valid token
+  for its own ``callSid``: only then is an OpenAI session opened and the call SID trusted for REST calls.
+  A silent stream is ended after ``inactivity_timeout_secs``.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import Response
 from loguru import logger
+from starlette.websockets import WebSocketDisconnect
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 from pipecat_twilio_realtime import (
+    BINDING_PARAMETER,
+    BodyTooLarge,
+    CallLimiter,
+    StreamBinder,
     TwilioMediaStreamSerializer,
     TwilioSignatureValidator,
+    quote_for_log,
+    read_body_capped,
     require_twilio_signature,
 )
 
 from .pipeline import run_bot
-from .settings import BotSettings
+from .settings import UNSIGNED_SETTING, BotSettings
+
+_TRY_AGAIN_LATER = 1013  # websocket close code: the server is overloaded
 
 
 @dataclass(frozen=True)
 class StreamStart:
-    """What Twilio's ``start`` message said (unauthenticated: never trust ``call_sid`` for REST calls).
+    """What Twilio's ``start`` message said (unauthenticated until its binding token is verified).
 
     Parameters:
         stream_sid: The stream SID.
         call_sid: The call SID it claims.
+        account_sid: The account SID it claims.
         custom_parameters: The ``<Parameter>`` values from the TwiML.
     """
 
     stream_sid: str
     call_sid: str
+    account_sid: str
     custom_parameters: Mapping[str, str]
 
 
@@ -56,47 +82,71 @@ def twiml_for(public_host: str, parameters: Mapping[str, str]) -> str:
     return str(response)
 
 
+def busy_twiml() -> str:
+    """TwiML that tells the caller the line is busy (the process is at its call cap)."""
+    response = VoiceResponse()
+    response.reject(reason="busy")
+    return str(response)
+
+
 async def wait_for_start(websocket: WebSocket, limit_secs: float) -> StreamStart:
     """Read Twilio's first messages until a valid ``start``.
 
-    Each message goes through the serializer's own parser (size cap, μ-law 8000 Hz mono ``mediaFormat``);
-    unusable ones are logged and skipped, as during the call.
+    Each message goes through the serializer's own parser (size cap, SID shapes, μ-law 8000 Hz mono
+    ``mediaFormat``); unusable ones are logged and skipped, as during the call.
 
     Args:
         websocket: The accepted websocket.
         limit_secs: Seconds to wait for ``start``.
 
     Returns:
-        The ``start`` message's stream and call SIDs and custom parameters.
+        The ``start`` message's SIDs and custom parameters.
 
     Raises:
         TimeoutError: If no valid ``start`` comes in time.
+        WebSocketDisconnect: If the peer goes away first.
     """
     reader = TwilioMediaStreamSerializer(params=TwilioMediaStreamSerializer.InputParams(auto_hang_up=False))
+    warned_binary = False
     async with asyncio.timeout(limit_secs):
         while (start := reader.start_event) is None:
-            await reader.deserialize(await websocket.receive_text())
-    return StreamStart(start.stream_sid, start.call_sid, dict(start.custom_parameters))
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                raise WebSocketDisconnect(message.get("code", 1000))
+            if message.get("text") is not None:
+                await reader.deserialize(message["text"])
+            elif not warned_binary:  # Twilio sends only text frames
+                warned_binary = True
+                logger.warning("media stream sent a binary frame before 'start': ignored")
+    return StreamStart(start.stream_sid, start.call_sid, start.account_sid, dict(start.custom_parameters))
 
 
-def create_app(settings: BotSettings) -> FastAPI:
+def create_app(settings: BotSettings, *, twilio_client: Any | None = None) -> FastAPI:
     """Build the bot's web app: ``POST /twiml`` for Twilio's webhook and ``/ws`` for the media stream.
 
     Args:
         settings: The bot's settings. With a Twilio auth token every webhook and media stream must carry
-            Twilio's signature; without one (local, unsigned mode) nothing is checked and the bot never
-            hangs up through Twilio's REST API.
+            Twilio's signature and every stream its call's binding token; without one (``ALLOW_UNSIGNED``,
+            local tests only) nothing is checked and the bot never calls Twilio's REST API.
+        twilio_client: A ``twilio.rest.Client`` for hang-up (tests point one at a local server); by default
+            the serializer builds one from the settings' credentials.
 
     Returns:
-        The FastAPI app. ``app.state.call_summaries`` collects each finished call's stats summary.
+        The FastAPI app. ``app.state.call_summaries`` collects each finished call's stats summary and
+        ``app.state.calls`` is the per-process :class:`~pipecat_twilio_realtime.CallLimiter`.
     """
     app = FastAPI(title="pipecat-twilio-realtime example bot")
     app.state.call_summaries = []
-    validator = (
-        TwilioSignatureValidator(settings.twilio_auth_token, public_host=settings.public_host)
-        if settings.twilio_auth_token
-        else None
-    )
+    calls = app.state.calls = CallLimiter(settings.max_calls)
+    token = settings.twilio_auth_token
+    validator = TwilioSignatureValidator(token, public_host=settings.public_host) if token else None
+    secret = settings.stream_binding_secret or token
+    binder = StreamBinder(secret) if secret and validator is not None else None
+    if validator is None:
+        logger.warning(
+            f"UNSIGNED MODE ({UNSIGNED_SETTING}): no Twilio signature or stream binding is checked and "
+            "anyone who reaches this server can open OpenAI sessions. For local tests only."
+        )
 
     @app.post("/twiml")
     async def twiml(request: Request) -> Response:
@@ -107,32 +157,75 @@ def create_app(settings: BotSettings) -> FastAPI:
         if validator is not None:
             check = await validator.check_request(request)
             if not check.ok:
-                logger.warning(f"refused a webhook: {check.reason}")
-                return Response("invalid Twilio signature", status_code=403, media_type="text/plain")
-        form = await request.form()
-        caller = str(form.get("From", ""))
-        return Response(twiml_for(settings.public_host, {"caller": caller}), media_type="application/xml")
+                logger.warning(f"refused a webhook ({check.status}): {check.reason}")
+                return Response(check.reason, status_code=check.status, media_type="text/plain")
+            form = dict(check.params)
+        else:
+            try:
+                body = await read_body_capped(request)
+            except (BodyTooLarge, ValueError) as e:
+                return Response(str(e), status_code=413, media_type="text/plain")
+            form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        if calls.active >= calls.max_calls:
+            logger.warning(f"busy: {calls.active} calls already (MAX_CALLS={calls.max_calls})")
+            return Response(busy_twiml(), media_type="application/xml")
+        parameters = {"caller": form.get("From", "")}
+        if binder is not None:
+            try:
+                parameters[BINDING_PARAMETER] = binder.mint(
+                    form.get("CallSid", ""), form.get("AccountSid", "")
+                )
+            except ValueError as e:
+                logger.warning(f"refused a signed webhook without usable call SIDs: {e}")
+                return Response("missing CallSid/AccountSid", status_code=400, media_type="text/plain")
+        return Response(twiml_for(settings.public_host, parameters), media_type="application/xml")
 
     @app.websocket("/ws")
     async def media_stream(websocket: WebSocket) -> None:
         if validator is not None and not await require_twilio_signature(websocket, validator):
             return  # refused before the handshake completes (HTTP 403), nothing started
+        if not calls.try_acquire():
+            logger.warning(
+                f"refused a media stream: {calls.active} calls already (MAX_CALLS={calls.max_calls})"
+            )
+            await websocket.close(code=_TRY_AGAIN_LATER)
+            return
+        try:
+            await _serve_stream(websocket)
+        finally:
+            calls.release()
+
+    async def _serve_stream(websocket: WebSocket) -> None:
         await websocket.accept()
         try:
             start = await wait_for_start(websocket, settings.start_timeout_secs)
         except TimeoutError:
             logger.warning("closing a media stream that sent no valid 'start' in time")
-            await websocket.close(code=1008)
+            with contextlib.suppress(RuntimeError):
+                await websocket.close(code=1008)
             return
-        signed = validator is not None
-        logger.info(f"call {start.call_sid!r} stream {start.stream_sid!r} (signed handshake: {signed})")
+        except WebSocketDisconnect:
+            logger.warning("a media stream disconnected before 'start'")
+            return
+        sids = f"call {quote_for_log(start.call_sid)} stream {quote_for_log(start.stream_sid)}"
+        if binder is not None:
+            bound = binder.verify(
+                start.custom_parameters.get(BINDING_PARAMETER), start.call_sid, start.account_sid
+            )
+            if not bound.ok:
+                logger.warning(f"refused {sids}: stream binding {bound.reason} ({bound.detail})")
+                with contextlib.suppress(RuntimeError):
+                    await websocket.close(code=1008)
+                return
+        logger.info(f"{sids} starts (bound to its signed webhook: {binder is not None})")
         await run_bot(
             websocket,
             settings,
             stream_sid=start.stream_sid,
-            # Hang up through the REST API only for a call whose socket Twilio signed.
-            call_sid=start.call_sid if signed else None,
+            # Only a call whose stream carried its signed webhook's token may drive REST calls.
+            call_sid=start.call_sid if binder is not None else None,
             summaries=app.state.call_summaries,
+            twilio_client=twilio_client,
         )
 
     return app

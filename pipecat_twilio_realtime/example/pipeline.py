@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import WebSocket
@@ -19,6 +21,8 @@ from pipecat_twilio_realtime import (
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
     TwilioMediaStreamSerializer,
+    quote_for_log,
+    watch_inactivity,
 )
 
 from .settings import BotSettings
@@ -57,6 +61,7 @@ async def run_bot(
     stream_sid: str,
     call_sid: str | None = None,
     summaries: list[dict[str, Any]] | None = None,
+    twilio_client: Any | None = None,
 ) -> None:
     """Run one call's pipeline until the caller or the bot hangs up.
 
@@ -68,6 +73,7 @@ async def run_bot(
             for a stream whose handshake Twilio signed (``start`` itself is unauthenticated); with ``None``
             the bot just closes the socket.
         summaries: Where to append the call's ``MediaStatsObserver`` summary when it ends.
+        twilio_client: A ``twilio.rest.Client`` for hang-up (default: built from the settings).
     """
     hang_up = call_sid is not None and settings.twilio_account_sid is not None
     serializer = TwilioMediaStreamSerializer(
@@ -75,6 +81,7 @@ async def run_bot(
         call_sid=call_sid if hang_up else None,
         account_sid=settings.twilio_account_sid if hang_up else None,
         auth_token=settings.twilio_auth_token if hang_up else None,
+        twilio_client=twilio_client if hang_up else None,
     )
     transport = FastAPIWebsocketTransport(
         websocket,
@@ -112,7 +119,17 @@ async def run_bot(
     async def on_client_disconnected(_transport: Any, _ws: Any) -> None:
         await worker.cancel()
 
-    logger.info(f"stream {stream_sid!r} starts (hang-up through Twilio: {hang_up})")
-    runner = WorkerRunner(handle_sigint=False)
-    await runner.add_workers(worker)
-    await runner.run()
+    async def on_idle(reason: str) -> None:
+        logger.warning(f"ending stream {quote_for_log(stream_sid)}: {reason}")
+        await worker.cancel()
+
+    logger.info(f"stream {quote_for_log(stream_sid)} starts (hang-up through Twilio: {hang_up})")
+    watchdog = asyncio.create_task(watch_inactivity(serializer, settings.inactivity_timeout_secs, on_idle))
+    try:
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+    finally:
+        watchdog.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watchdog

@@ -12,6 +12,9 @@ DEFAULT_PROMPT = (
     "Use get_opening_hours when asked when the shop is open, and end_call when the caller says goodbye."
 )
 DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+UNSIGNED_SETTING = "ALLOW_UNSIGNED"
+_TRUE = {"1", "true", "yes", "on"}
+_MIN_SECRET_CHARS = 16
 
 
 class ConfigError(ValueError):
@@ -32,6 +35,14 @@ class BotSettings:
         realtime_url: ``OPENAI_REALTIME_URL``: the Realtime websocket (the simulator points it at a stand-in).
         model: ``OPENAI_REALTIME_MODEL``.
         start_timeout_secs: How long a websocket may take to send Twilio's ``start``.
+        allow_unsigned: ``ALLOW_UNSIGNED=1``: serve without a Twilio auth token, checking nothing. For local
+            tests only (the simulator sets it); without it a missing token is a configuration error.
+        stream_binding_secret: ``STREAM_BINDING_SECRET``: the key of the per-call stream binding tokens
+            (default: the auth token). Give every process behind a load balancer the same one.
+        max_calls: ``MAX_CALLS``: calls this process runs at once; over it the webhook answers "busy" and
+            a media stream is refused before any OpenAI session.
+        inactivity_timeout_secs: ``INACTIVITY_TIMEOUT_SECS``: a call whose Twilio media stops for this long
+            is ended (Twilio sends media every 20 ms, silence included).
     """
 
     openai_api_key: str = field(repr=False)
@@ -43,6 +54,10 @@ class BotSettings:
     realtime_url: str = DEFAULT_REALTIME_URL
     model: str = "gpt-realtime"
     start_timeout_secs: float = 10.0
+    allow_unsigned: bool = False
+    stream_binding_secret: str | None = field(default=None, repr=False)
+    max_calls: int = 20
+    inactivity_timeout_secs: float = 10.0
 
     @property
     def checks_signatures(self) -> bool:
@@ -76,6 +91,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
     if bool(sid) != bool(token):
         missing = "TWILIO_AUTH_TOKEN" if sid else "TWILIO_ACCOUNT_SID"
         raise ConfigError(f"{missing} is not set: Twilio credentials go in pairs (or leave both unset)")
+    binding_secret = env.get("STREAM_BINDING_SECRET") or None
+    if token and len(binding_secret or token) < _MIN_SECRET_CHARS:
+        name = "STREAM_BINDING_SECRET" if binding_secret else "TWILIO_AUTH_TOKEN"
+        raise ConfigError(
+            f"{name} is too short to key stream-binding tokens (need {_MIN_SECRET_CHARS}+ characters; "
+            "a Twilio auth token has 32)"
+        )
+    allow_unsigned = (env.get(UNSIGNED_SETTING) or "").strip().lower() in _TRUE
+    if not token and not allow_unsigned:
+        raise ConfigError(
+            "TWILIO_AUTH_TOKEN is not set: without it the bot would serve anyone who finds its URL. Set "
+            f"TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or {UNSIGNED_SETTING}=1 for local tests only"
+        )
     host = (env.get("PUBLIC_HOST") or "").strip().removeprefix("https://").removeprefix("wss://").rstrip("/")
     return BotSettings(
         openai_api_key=key,
@@ -86,4 +114,24 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         voice=env.get("BOT_VOICE") or "marin",
         realtime_url=env.get("OPENAI_REALTIME_URL") or DEFAULT_REALTIME_URL,
         model=env.get("OPENAI_REALTIME_MODEL") or "gpt-realtime",
+        allow_unsigned=allow_unsigned,
+        stream_binding_secret=binding_secret,
+        max_calls=int(_number(env, "MAX_CALLS", 20, minimum=1, kind=int)),
+        inactivity_timeout_secs=_number(env, "INACTIVITY_TIMEOUT_SECS", 10.0, minimum=0.5),
     )
+
+
+def _number(
+    env: Mapping[str, str], name: str, default: float, *, minimum: float, kind: type = float
+) -> float:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(kind(raw))
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={raw!r} is not {what}") from None
+    if not value >= minimum:
+        raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
+    return value
