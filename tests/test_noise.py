@@ -194,3 +194,53 @@ def test_rms_is_the_decoded_level() -> None:
     expected = abs(g711.decode_sample(ulaw[0]))
     assert window_reason(ulaw) == (None, pytest.approx(expected))
     assert window_reason(bytes(SILENCE))[1] == 0.0
+
+
+# ----------------------------------------------------------------------------- the thresholds, at their edges
+
+
+def _codes(*runs: tuple[int, int]) -> bytes:
+    return b"".join(bytes([code]) * count for code, count in runs)
+
+
+def _interleave(even: bytes, odd: bytes) -> bytes:
+    out = bytearray(len(even) + len(odd))
+    out[0::2], out[1::2] = even, odd
+    return bytes(out)
+
+
+def test_the_default_history_is_five_windows() -> None:
+    # 3 noisy windows within 6 but never within 5: no alarm with the default 3 of 5.
+    assert not any(feed_windows(NoiseDetector(), NOISE, SILENCE, SILENCE, NOISE, SILENCE, NOISE))
+
+
+def test_a_parity_skew_of_exactly_one_half_is_pcm16() -> None:
+    # Half the even bytes are 0x00 (the loudest negative code, "extreme"), no odd byte is extreme.
+    loud = g711.encode(np.full(800, 6000, dtype="<i2").tobytes())
+    window = _interleave(_codes((0x00, 400), (loud[0], 400)), loud)
+    assert window_reason(window)[0] == "pcm16_as_ulaw"
+
+
+def test_pcm16_needs_a_level_above_4000() -> None:
+    # Even bytes 0xFF (zero, "extreme"): a parity skew of 1. The odd bytes set the RMS just above 4000.
+    odd = _codes((129, 24), (194, 776))
+    reason, rms = window_reason(_interleave(b"\xff" * 800, odd))
+    assert 4000 < rms <= 4001 and reason == "pcm16_as_ulaw"
+    reason, rms = window_reason(_interleave(b"\xff" * 800, _codes((194, 800))))
+    assert rms < 4000 and reason is None
+
+
+def test_a_fifth_of_the_window_at_full_scale_is_enough() -> None:
+    at_full_scale = _codes((0x80, 1), (0xFF, 4)) * (WINDOW_BYTES // 5)  # 20 %, spread evenly
+    assert window_reason(at_full_scale)[0] == "full_scale"
+    assert window_reason(_codes((0x80, 1), (0xFF, 5)) * 266)[0] is None  # under 20 %
+
+
+def test_white_noise_needs_a_level_above_1500() -> None:
+    assert g711.decode_sample(198) == 1500 and g711.decode_sample(70) == -1500
+    signs = np.random.default_rng(3).integers(0, 2, WINDOW_BYTES)
+    at_1500 = bytes(np.where(signs == 1, 198, 70).astype(np.uint8))
+    assert window_reason(at_1500) == (None, 1500.0)
+    just_above = bytes([197]) + at_1500[1:]  # one sample at the next level up, 1564
+    reason, rms = window_reason(just_above)
+    assert 1500 < rms <= 1501 and reason == "white_noise"
