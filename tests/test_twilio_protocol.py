@@ -383,6 +383,121 @@ def test_start_with_two_different_stream_sids_is_refused() -> None:
     assert info.value.reason == "bad_sid" and "differ" in str(info.value)
 
 
+# ------------------------------------------------------------------------- errors name the event and path
+
+REQUIRED = [
+    ("start", "sequenceNumber"),
+    ("start", "start"),
+    ("start", "start.accountSid"),
+    ("start", "start.callSid"),
+    ("start", "start.mediaFormat"),
+    ("start", "start.mediaFormat.encoding"),
+    ("start", "start.mediaFormat.sampleRate"),
+    ("start", "start.mediaFormat.channels"),
+    ("media", "sequenceNumber"),
+    ("media", "streamSid"),
+    ("media", "media"),
+    ("media", "media.payload"),
+    ("dtmf", "sequenceNumber"),
+    ("dtmf", "streamSid"),
+    ("dtmf", "dtmf"),
+    ("dtmf", "dtmf.digit"),
+    ("mark", "sequenceNumber"),
+    ("mark", "streamSid"),
+    ("mark", "mark"),
+    ("mark", "mark.name"),
+    ("stop", "sequenceNumber"),
+    ("stop", "streamSid"),
+]
+OPTIONAL = [
+    ("start", "streamSid"),
+    ("start", "start.streamSid"),
+    ("start", "start.tracks"),
+    ("start", "start.customParameters"),
+    ("media", "media.track"),
+    ("media", "media.chunk"),
+    ("media", "media.timestamp"),
+    ("dtmf", "dtmf.track"),
+    ("stop", "stop"),
+    ("stop", "stop.accountSid"),
+    ("stop", "stop.callSid"),
+]
+
+
+@pytest.mark.parametrize(("name", "path"), REQUIRED)
+def test_a_missing_field_error_names_the_event_and_the_exact_path(name: str, path: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant(name, path, delete=True))
+    assert (info.value.reason, info.value.event, str(info.value)) == (
+        "missing_field",
+        name,
+        f"{name}: missing '{path}'",
+    )
+
+
+@pytest.mark.parametrize(("name", "path"), REQUIRED + OPTIONAL)
+def test_a_field_of_the_wrong_type_names_the_event_and_the_exact_path(name: str, path: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant(name, path, [1]))
+    assert (info.value.reason, info.value.event) == ("bad_field", name)
+    assert str(info.value).startswith(f"{name}: '{path}' must be ")
+
+
+def test_a_payload_with_characters_outside_base64_is_refused_not_skipped() -> None:
+    for payload in ("AA==!", "A A=", "AA==\n"):
+        with pytest.raises(tp.TwilioProtocolError) as info:
+            tp.parse_message(_media(payload=payload))
+        assert (info.value.reason, info.value.event) == ("bad_base64", "media")
+
+
+def test_every_error_of_a_known_event_carries_that_event() -> None:
+    cases = {
+        "media": [_media(payload="%%"), _media(payload="")],
+        "start": [_fmt(rate=16000), variant("start", "start.streamSid", "MZ" + "0" * 32)],
+        "dtmf": [variant("dtmf", "dtmf.digit", "x")],
+    }
+    for event, messages in cases.items():
+        for message in messages:
+            with pytest.raises(tp.TwilioProtocolError) as info:
+                tp.parse_message(message)
+            assert info.value.event == event
+
+
+@pytest.mark.parametrize("digit", list("0123456789*#ABCD"))
+def test_every_dtmf_key_is_accepted(digit: str) -> None:
+    event = tp.parse_message(variant("dtmf", "dtmf.digit", digit))
+    assert isinstance(event, tp.Dtmf) and event.digit == digit
+
+
+@pytest.mark.parametrize("digit", ["a", "d", "X", "E", "", " ", "1 "])
+def test_anything_else_is_not_a_dtmf_key(digit: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant("dtmf", "dtmf.digit", digit))
+    assert (info.value.reason, info.value.event) == ("bad_field", "dtmf")
+
+
+def test_connected_without_protocol_or_version() -> None:
+    assert tp.parse_message('{"event": "connected"}') == tp.Connected(protocol="", version="")
+
+
+def test_an_unknown_event_is_named_cut_to_40_characters() -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(json.dumps({"event": "e" * 100}))
+    assert (info.value.event, str(info.value)) == ("e" * 100, f"unknown event {'e' * 40!r}")
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message('{"event": ["media"]}')
+    assert (info.value.event, str(info.value)) == (None, "unknown event ['media']")
+
+
+def test_a_non_ascii_message_exactly_at_the_cap_in_characters_is_measured_in_bytes() -> None:
+    mark = {"event": "mark", "sequenceNumber": "1", "streamSid": SID, "mark": {"name": "é" * 100}}
+    text = json.dumps(mark, ensure_ascii=False)
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(text, max_bytes=len(text))  # 100 characters more in UTF-8 bytes
+    assert info.value.reason == "too_large" and str(len(text) + 100) in str(info.value)
+    assert isinstance(tp.parse_message(text, max_bytes=len(text) + 100), tp.Mark)
+
+
 # ----------------------------------------------------------------------------- fuzz: nothing else escapes
 
 
