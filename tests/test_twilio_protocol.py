@@ -364,7 +364,11 @@ def test_start_needs_a_stream_sid_at_one_level_at_least() -> None:
     del msg["streamSid"], msg["start"]["streamSid"]
     with pytest.raises(tp.TwilioProtocolError) as info:
         tp.parse_message(json.dumps(msg))
-    assert (info.value.reason, str(info.value)) == ("missing_field", "start: missing 'streamSid'")
+    assert (info.value.reason, info.value.event, str(info.value)) == (
+        "missing_field",
+        "start",
+        "start: missing 'streamSid'",
+    )
     msg["streamSid"] = None
     with pytest.raises(tp.TwilioProtocolError) as info:
         tp.parse_message(json.dumps(msg))
