@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -53,7 +54,7 @@ class TwilioProtocolError(ValueError):
     Attributes:
         reason: A short stable code: ``too_large``, ``not_text``, ``bad_json``,
             ``not_object``, ``unknown_event``, ``missing_field``, ``bad_field``,
-            ``bad_base64``, ``empty_payload`` or ``bad_media_format``.
+            ``bad_base64``, ``empty_payload``, ``bad_media_format`` or ``bad_sid``.
         event: The message's ``event`` value when it was readable, else ``None``.
     """
 
@@ -194,6 +195,28 @@ def _int(parent: Mapping[str, Any], key: str, path: str, event: str) -> int:
     return value
 
 
+_SID_SHAPES: Final = {prefix: re.compile(prefix + r"[0-9a-fA-F]{32}") for prefix in ("MZ", "CA", "AC")}
+"""Twilio SIDs: a two-letter type prefix and 32 hex digits (Twilio sends lower case; its API spec
+allows either case). ``MZ`` is a stream, ``CA`` a call, ``AC`` an account."""
+
+
+def _sid(parent: Mapping[str, Any], key: str, path: str, event: str, prefix: str) -> str:
+    """A string field that must be a well-formed Twilio SID starting with ``prefix``."""
+    value = _str(parent, key, path, event)
+    if _SID_SHAPES[prefix].fullmatch(value) is None:
+        raise TwilioProtocolError(
+            "bad_sid",
+            f"{event}: '{path}' is not a {prefix} SID ({prefix} + 32 hex digits), got {value[:12]!r}"
+            + (f" ({len(value)} characters)" if len(value) > 12 else ""),
+            event=event,
+        )
+    return value
+
+
+def _stream_sid(msg: Mapping[str, Any], event: str) -> str:
+    return _sid(msg, "streamSid", "streamSid", event, "MZ")
+
+
 def _media_format(start: Mapping[str, Any]) -> MediaFormat:
     raw = _obj(start, "mediaFormat", "start.mediaFormat", "start")
     fmt = MediaFormat(
@@ -223,20 +246,21 @@ def _parse_start(msg: Mapping[str, Any]) -> Start:
         raise TwilioProtocolError(
             "bad_field", "start: 'start.customParameters' must be an object", event="start"
         )
-    stream_sid = msg.get("streamSid", start.get("streamSid"))
-    if stream_sid is None:
+    # Twilio sends the stream SID at both levels; either alone is enough, but two must agree.
+    stream_sids = {
+        _sid(where, "streamSid", path, "start", "MZ")
+        for where, path in ((msg, "streamSid"), (start, "start.streamSid"))
+        if where.get("streamSid") is not None
+    }
+    if not stream_sids:
         raise TwilioProtocolError("missing_field", "start: missing 'streamSid'", event="start")
-    if not isinstance(stream_sid, str):
-        raise TwilioProtocolError(
-            "bad_field",
-            f"start: 'streamSid' must be a string, got {type(stream_sid).__name__}",
-            event="start",
-        )
+    if len(stream_sids) > 1:
+        raise TwilioProtocolError("bad_sid", "start: 'streamSid' and 'start.streamSid' differ", event="start")
     return Start(
         sequence_number=_int(msg, "sequenceNumber", "sequenceNumber", "start"),
-        stream_sid=stream_sid,
-        account_sid=_str(start, "accountSid", "start.accountSid", "start"),
-        call_sid=_str(start, "callSid", "start.callSid", "start"),
+        stream_sid=stream_sids.pop(),
+        account_sid=_sid(start, "accountSid", "start.accountSid", "start", "AC"),
+        call_sid=_sid(start, "callSid", "start.callSid", "start", "CA"),
         tracks=tuple(tracks),
         media_format=_media_format(start),
         custom_parameters=MappingProxyType({str(k): str(v) for k, v in params.items()}),
@@ -257,8 +281,8 @@ def _parse_media(msg: Mapping[str, Any]) -> Media:
         raise TwilioProtocolError("empty_payload", "media: 'media.payload' holds no samples", event="media")
     return Media(
         sequence_number=_int(msg, "sequenceNumber", "sequenceNumber", "media"),
-        stream_sid=_str(msg, "streamSid", "streamSid", "media"),
-        track=str(media.get("track", "inbound")),
+        stream_sid=_stream_sid(msg, "media"),
+        track=_str(media, "track", "media.track", "media") if "track" in media else "inbound",
         chunk=_int(media, "chunk", "media.chunk", "media") if "chunk" in media else 0,
         timestamp_ms=_int(media, "timestamp", "media.timestamp", "media") if "timestamp" in media else 0,
         payload=payload,
@@ -274,8 +298,8 @@ def _parse_dtmf(msg: Mapping[str, Any]) -> Dtmf:
         )
     return Dtmf(
         sequence_number=_int(msg, "sequenceNumber", "sequenceNumber", "dtmf"),
-        stream_sid=_str(msg, "streamSid", "streamSid", "dtmf"),
-        track=str(dtmf.get("track", "inbound_track")),
+        stream_sid=_stream_sid(msg, "dtmf"),
+        track=_str(dtmf, "track", "dtmf.track", "dtmf") if "track" in dtmf else "inbound_track",
         digit=digit,
     )
 
@@ -284,7 +308,7 @@ def _parse_mark(msg: Mapping[str, Any]) -> Mark:
     mark = _obj(msg, "mark", "mark", "mark")
     return Mark(
         sequence_number=_int(msg, "sequenceNumber", "sequenceNumber", "mark"),
-        stream_sid=_str(msg, "streamSid", "streamSid", "mark"),
+        stream_sid=_stream_sid(msg, "mark"),
         name=_str(mark, "name", "mark.name", "mark"),
     )
 
@@ -296,9 +320,10 @@ def _parse_stop(msg: Mapping[str, Any]) -> Stop:
     stop = stop or {}
     return Stop(
         sequence_number=_int(msg, "sequenceNumber", "sequenceNumber", "stop"),
-        stream_sid=_str(msg, "streamSid", "streamSid", "stop"),
-        account_sid=str(stop.get("accountSid", "")),
-        call_sid=str(stop.get("callSid", "")),
+        stream_sid=_stream_sid(msg, "stop"),
+        # The block is optional; when its SIDs are there they must be well formed.
+        account_sid=_sid(stop, "accountSid", "stop.accountSid", "stop", "AC") if "accountSid" in stop else "",
+        call_sid=_sid(stop, "callSid", "stop.callSid", "stop", "CA") if "callSid" in stop else "",
     )
 
 
@@ -329,8 +354,9 @@ def parse_message(data: str | bytes, *, max_bytes: int = MAX_MESSAGE_BYTES) -> I
     Raises:
         TwilioProtocolError: If the message is oversized, not UTF-8, not JSON, not an
             object, has an unknown ``event``, misses a field, has a field of the wrong
-            type, bad base64, an empty payload, or a ``mediaFormat`` other than μ-law
-            8000 Hz mono.
+            type, bad base64, an empty payload, a ``mediaFormat`` other than μ-law
+            8000 Hz mono, or a stream/call/account SID that is not a Twilio SID
+            (``bad_sid``).
     """
     size = len(data)
     if size <= max_bytes and isinstance(data, str) and not data.isascii():

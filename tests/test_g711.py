@@ -159,3 +159,15 @@ def test_odd_length_pcm_raises_value_error_naming_the_length(
 def test_empty_input_is_empty_output() -> None:
     assert g711.encode(b"") == g711.pure_encode(b"") == b""
     assert g711.decode(b"") == g711.pure_decode(b"") == b""
+
+
+def test_without_audioop_the_public_functions_use_the_pure_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(g711, "_audioop", None)
+    assert g711.decode(EVERY_CODE) == g711.pure_decode(EVERY_CODE)
+    assert g711.encode(EVERY_PCM16) == g711.pure_encode(EVERY_PCM16)
+
+
+def test_the_encode_table_is_right_whenever_it_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(g711, "_encode_table", None)  # rebuild it here, not in whichever test ran first
+    expected = bytes(g711.encode_sample(v) for v in range(-32768, 32768))
+    assert g711.pure_encode(EVERY_PCM16) == expected

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from pipecat_twilio_realtime import twilio_protocol as tp
 
 DATA = Path(__file__).parent / "data"
-SID = "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
-ACCOUNT = "ACXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
-CALL = "CAXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+SID = "MZ18ad3ab5a668481ce02b83e7395059f0"
+ACCOUNT = "AC3c2b6d4e5f60718293a4b5c6d7e8f901"
+CALL = "CA9f8e7d6c5b4a39281706f5e4d3c2b1a0"
 INBOUND = ("connected", "start", "media", "media_inbound", "dtmf", "mark", "stop")
 
 
@@ -225,6 +225,283 @@ def test_oversized_is_measured_in_utf8_bytes_not_characters() -> None:
     assert isinstance(tp.parse_message(text, max_bytes=len(text.encode())), tp.Mark)
 
 
+# ----------------------------------------------------------------------------- optional fields and bounds
+
+
+def test_start_without_tracks_or_custom_parameters_has_empty_ones() -> None:
+    msg = documented("start")
+    del msg["start"]["tracks"]
+    msg["start"]["customParameters"] = None
+    event = tp.parse_message(json.dumps(msg))
+    assert isinstance(event, tp.Start)
+    assert event.tracks == ()
+    assert dict(event.custom_parameters) == {}
+
+
+def test_media_without_track_chunk_or_timestamp_gets_the_defaults() -> None:
+    msg = documented("media")
+    for key in ("track", "chunk", "timestamp"):
+        del msg["media"][key]
+    event = tp.parse_message(json.dumps(msg))
+    assert isinstance(event, tp.Media)
+    assert (event.track, event.chunk, event.timestamp_ms) == ("inbound", 0, 0)
+    assert event.payload == base64.b64decode("no+JhoaJjpz7")
+
+
+def test_dtmf_track_is_read_and_defaults_to_the_inbound_track() -> None:
+    event = tp.parse_message(variant("dtmf", "dtmf.track", "outbound_track"))
+    assert isinstance(event, tp.Dtmf) and event.track == "outbound_track"
+    event = tp.parse_message(variant("dtmf", "dtmf.track", delete=True))
+    assert isinstance(event, tp.Dtmf) and event.track == "inbound_track"
+
+
+@pytest.mark.parametrize("stop", [..., None, {}])
+def test_stop_without_its_block_has_empty_sids(stop: Any) -> None:
+    msg = documented("stop")
+    if stop is ...:
+        del msg["stop"]
+    else:
+        msg["stop"] = stop
+    assert tp.parse_message(json.dumps(msg)) == tp.Stop(5, SID, "", "")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("0", 0), (0, 0), ("9" * 18, 10**18 - 1), ("007", 7)],
+)
+def test_sequence_number_bounds_that_parse(value: object, expected: int) -> None:
+    event = tp.parse_message(variant("mark", "sequenceNumber", value))
+    assert isinstance(event, tp.Mark) and event.sequence_number == expected
+
+
+@pytest.mark.parametrize("value", ["1" + "0" * 18, "-1", -1, "", " 1", "1.0", 1.0, None])
+def test_sequence_number_bounds_that_do_not(value: object) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant("mark", "sequenceNumber", value))
+    assert info.value.reason == ("missing_field" if value is None else "bad_field")
+    assert "sequenceNumber" in str(info.value) and info.value.event == "mark"
+
+
+@pytest.mark.parametrize(("name", "path"), [("media", "media.track"), ("dtmf", "dtmf.track")])
+def test_a_track_that_is_not_a_string_is_refused(name: str, path: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant(name, path, {"x": 1}))
+    assert info.value.reason == "bad_field" and path in str(info.value)
+
+
+# ----------------------------------------------------------------------------- Twilio SIDs
+
+
+def test_real_shaped_sids_in_either_hex_case_are_accepted() -> None:
+    upper = SID[:2] + SID[2:].upper()
+    event = tp.parse_message(variant("mark", "streamSid", upper))
+    assert isinstance(event, tp.Mark) and event.stream_sid == upper
+    msg = documented("start")
+    msg["start"]["callSid"] = CALL[:2] + "0123456789ABCDEFabcdef0123456789"
+    event = tp.parse_message(json.dumps(msg))
+    assert isinstance(event, tp.Start) and event.call_sid.endswith("ABCDEFabcdef0123456789")
+
+
+BAD_SIDS = [
+    "MZ123",  # too short
+    SID[:-1],  # 31 hex digits
+    SID + "0",  # 33 hex digits
+    SID[:-1] + "g",  # not hex
+    SID + "\n",  # a trailing newline
+    " " + SID[:-1],  # whitespace
+    SID[:10] + "\x00" + SID[11:],  # a control character
+    SID[:-1] + "٣",  # a non-ASCII digit
+    "mz" + SID[2:],  # the prefix is upper case
+    "",
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "prefix"),
+    [
+        ("media", "streamSid", "MZ"),
+        ("mark", "streamSid", "MZ"),
+        ("dtmf", "streamSid", "MZ"),
+        ("stop", "streamSid", "MZ"),
+        ("stop", "stop.callSid", "CA"),
+        ("stop", "stop.accountSid", "AC"),
+        ("start", "streamSid", "MZ"),
+        ("start", "start.streamSid", "MZ"),
+        ("start", "start.callSid", "CA"),
+        ("start", "start.accountSid", "AC"),
+    ],
+)
+@pytest.mark.parametrize("bad", BAD_SIDS, ids=range(len(BAD_SIDS)))
+def test_a_malformed_sid_is_refused_naming_the_field(name: str, path: str, prefix: str, bad: str) -> None:
+    bad = prefix + bad[2:] if bad.startswith("MZ") else bad
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant(name, path, bad))
+    assert info.value.reason == "bad_sid" and info.value.event == name
+    assert f"'{path}' is not a {prefix} SID" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "other"),
+    [("streamSid", CALL), ("streamSid", ACCOUNT), ("start.callSid", SID), ("start.accountSid", CALL)],
+)
+def test_a_sid_of_another_kind_is_refused(path: str, other: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant("start", path, other))
+    assert info.value.reason == "bad_sid" and path in str(info.value)
+
+
+def test_a_bad_sid_is_shown_only_as_a_short_quoted_prefix() -> None:
+    hostile = "MZ\x1b[31m" + "A" * 5000
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant("media", "streamSid", hostile))
+    text = str(info.value)
+    assert "\x1b" not in text and "A" * 13 not in text and len(text) < 120
+    assert "'MZ\\x1b[31mAAAAA'" in text and "5007 characters" in text
+
+
+def test_start_needs_a_stream_sid_at_one_level_at_least() -> None:
+    msg = documented("start")
+    del msg["streamSid"], msg["start"]["streamSid"]
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(json.dumps(msg))
+    assert (info.value.reason, info.value.event, str(info.value)) == (
+        "missing_field",
+        "start",
+        "start: missing 'streamSid'",
+    )
+    msg["streamSid"] = None
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(json.dumps(msg))
+    assert info.value.reason == "missing_field"
+
+
+def test_start_with_the_top_level_stream_sid_only() -> None:
+    event = tp.parse_message(variant("start", "start.streamSid", delete=True))
+    assert isinstance(event, tp.Start) and event.stream_sid == SID
+
+
+def test_start_with_two_different_stream_sids_is_refused() -> None:
+    other = "MZ" + "0" * 32
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant("start", "start.streamSid", other))
+    assert info.value.reason == "bad_sid" and "differ" in str(info.value)
+
+
+# ------------------------------------------------------------------------- errors name the event and path
+
+REQUIRED = [
+    ("start", "sequenceNumber"),
+    ("start", "start"),
+    ("start", "start.accountSid"),
+    ("start", "start.callSid"),
+    ("start", "start.mediaFormat"),
+    ("start", "start.mediaFormat.encoding"),
+    ("start", "start.mediaFormat.sampleRate"),
+    ("start", "start.mediaFormat.channels"),
+    ("media", "sequenceNumber"),
+    ("media", "streamSid"),
+    ("media", "media"),
+    ("media", "media.payload"),
+    ("dtmf", "sequenceNumber"),
+    ("dtmf", "streamSid"),
+    ("dtmf", "dtmf"),
+    ("dtmf", "dtmf.digit"),
+    ("mark", "sequenceNumber"),
+    ("mark", "streamSid"),
+    ("mark", "mark"),
+    ("mark", "mark.name"),
+    ("stop", "sequenceNumber"),
+    ("stop", "streamSid"),
+]
+OPTIONAL = [
+    ("start", "streamSid"),
+    ("start", "start.streamSid"),
+    ("start", "start.tracks"),
+    ("start", "start.customParameters"),
+    ("media", "media.track"),
+    ("media", "media.chunk"),
+    ("media", "media.timestamp"),
+    ("dtmf", "dtmf.track"),
+    ("stop", "stop"),
+    ("stop", "stop.accountSid"),
+    ("stop", "stop.callSid"),
+]
+
+
+@pytest.mark.parametrize(("name", "path"), REQUIRED)
+def test_a_missing_field_error_names_the_event_and_the_exact_path(name: str, path: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant(name, path, delete=True))
+    assert (info.value.reason, info.value.event, str(info.value)) == (
+        "missing_field",
+        name,
+        f"{name}: missing '{path}'",
+    )
+
+
+@pytest.mark.parametrize(("name", "path"), REQUIRED + OPTIONAL)
+def test_a_field_of_the_wrong_type_names_the_event_and_the_exact_path(name: str, path: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant(name, path, [1]))
+    assert (info.value.reason, info.value.event) == ("bad_field", name)
+    assert str(info.value).startswith(f"{name}: '{path}' must be ")
+
+
+def test_a_payload_with_characters_outside_base64_is_refused_not_skipped() -> None:
+    for payload in ("AA==!", "A A=", "AA==\n"):
+        with pytest.raises(tp.TwilioProtocolError) as info:
+            tp.parse_message(_media(payload=payload))
+        assert (info.value.reason, info.value.event) == ("bad_base64", "media")
+
+
+def test_every_error_of_a_known_event_carries_that_event() -> None:
+    cases = {
+        "media": [_media(payload="%%"), _media(payload="")],
+        "start": [_fmt(rate=16000), variant("start", "start.streamSid", "MZ" + "0" * 32)],
+        "dtmf": [variant("dtmf", "dtmf.digit", "x")],
+    }
+    for event, messages in cases.items():
+        for message in messages:
+            with pytest.raises(tp.TwilioProtocolError) as info:
+                tp.parse_message(message)
+            assert info.value.event == event
+
+
+@pytest.mark.parametrize("digit", list("0123456789*#ABCD"))
+def test_every_dtmf_key_is_accepted(digit: str) -> None:
+    event = tp.parse_message(variant("dtmf", "dtmf.digit", digit))
+    assert isinstance(event, tp.Dtmf) and event.digit == digit
+
+
+@pytest.mark.parametrize("digit", ["a", "d", "X", "E", "", " ", "1 "])
+def test_anything_else_is_not_a_dtmf_key(digit: str) -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(variant("dtmf", "dtmf.digit", digit))
+    assert (info.value.reason, info.value.event) == ("bad_field", "dtmf")
+
+
+def test_connected_without_protocol_or_version() -> None:
+    assert tp.parse_message('{"event": "connected"}') == tp.Connected(protocol="", version="")
+
+
+def test_an_unknown_event_is_named_cut_to_40_characters() -> None:
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(json.dumps({"event": "e" * 100}))
+    assert (info.value.event, str(info.value)) == ("e" * 100, f"unknown event {'e' * 40!r}")
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message('{"event": ["media"]}')
+    assert (info.value.event, str(info.value)) == (None, "unknown event ['media']")
+
+
+def test_a_non_ascii_message_exactly_at_the_cap_in_characters_is_measured_in_bytes() -> None:
+    mark = {"event": "mark", "sequenceNumber": "1", "streamSid": SID, "mark": {"name": "é" * 100}}
+    text = json.dumps(mark, ensure_ascii=False)
+    with pytest.raises(tp.TwilioProtocolError) as info:
+        tp.parse_message(text, max_bytes=len(text))  # 100 characters more in UTF-8 bytes
+    assert info.value.reason == "too_large" and str(len(text) + 100) in str(info.value)
+    assert isinstance(tp.parse_message(text, max_bytes=len(text) + 100), tp.Mark)
+
+
 # ----------------------------------------------------------------------------- fuzz: nothing else escapes
 
 
@@ -248,16 +525,23 @@ def _paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 
 @st.composite
 def mutated_documented_messages(draw: st.DrawFn) -> str:
-    """A documented message with one field deleted or replaced by an arbitrary JSON value."""
+    """A documented message with one to three fields deleted or replaced by arbitrary JSON values.
+
+    Several at once, so combinations such as a ``start`` with no ``streamSid`` at either level occur.
+    """
     msg = copy.deepcopy(documented(draw(st.sampled_from(INBOUND))))
-    path = draw(st.sampled_from(_paths(msg)))
-    node = msg
-    for key in path[:-1]:
-        node = node[key]
-    if draw(st.booleans()):
-        del node[path[-1]]
-    else:
-        node[path[-1]] = draw(json_values)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(msg)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        node = msg
+        for key in path[:-1]:
+            node = node[key]
+        if draw(st.booleans()):
+            del node[path[-1]]
+        else:
+            node[path[-1]] = draw(json_values)
     return json.dumps(msg)
 
 
@@ -274,9 +558,7 @@ def mutated_documented_messages(draw: st.DrawFn) -> str:
             st.dictionaries(st.text(max_size=15), json_values, max_size=6),
         ),
         st.builds(
-            lambda e, key, body: json.dumps(
-                {"event": e, "sequenceNumber": "1", "streamSid": "MZ", key: body}
-            ),
+            lambda e, key, body: json.dumps({"event": e, "sequenceNumber": "1", "streamSid": SID, key: body}),
             events,
             st.sampled_from(["start", "media", "dtmf", "mark", "stop"]),
             json_values,
@@ -298,6 +580,7 @@ def test_fuzz_only_the_documented_error_escapes(data: str | bytes) -> None:
             "bad_base64",
             "empty_payload",
             "bad_media_format",
+            "bad_sid",
         }
     else:
         assert isinstance(event, (tp.Connected, tp.Start, tp.Media, tp.Dtmf, tp.Mark, tp.Stop))
