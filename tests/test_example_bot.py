@@ -47,7 +47,7 @@ def test_missing_settings_are_named(bot: ModuleType) -> None:
         {
             "OPENAI_API_KEY": "sk-secret",
             "TWILIO_ACCOUNT_SID": "AC1",
-            "TWILIO_AUTH_TOKEN": "tok-secret",
+            "TWILIO_AUTH_TOKEN": "tok-secret-0123456789",
             "PUBLIC_HOST": "https://x.example/",
         }
     )
