@@ -18,9 +18,10 @@ a whole phone call:
   emits ``speech_started`` when the caller talks over a reply, honours
   ``response.cancel`` and ``conversation.item.truncate`` (rejecting an
   ``audio_end_ms`` beyond the audio it produced for the item);
-* it can misbehave on purpose: confirm and send ``audio/pcm`` whatever the
-  session says, close the socket mid-reply, send an ``error``, confirm the
-  session late.
+* it can misbehave on purpose (:class:`~.faults.Faults`): refuse or never
+  answer the handshake, never confirm or confirm late, confirm and send
+  ``audio/pcm``, send noise as ``audio/pcmu``, stall or close mid-reply, drop
+  the connection, expire the session, send an ``error`` or an oversized delta.
 
 Reply audio is sent in the session's output format. For ``audio/pcmu`` the
 clip bytes go out unchanged, so a test can compare what its bot played with
@@ -35,8 +36,7 @@ Example::
         assert standin.session["audio"]["output"]["format"] == {"type": "audio/pcmu"}
 
 Function calls are modelled minimally (see the ``function_call`` option). Not
-modelled: text-only output, transcription sessions,
-input transcription, rate limits, the 60-minute session limit.
+modelled: text-only output, transcription sessions, input transcription, rate limits.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ import contextlib
 import itertools
 import json
 import math
+import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
@@ -57,11 +58,18 @@ from websockets.exceptions import ConnectionClosed
 
 from ... import g711
 from ..clips import CLIP_NAMES, CLIP_TEXTS, load_clip
-from . import replies
+from . import items, replies
 from .events import error_event, server_event
-from .faults import Faults
+from .faults import Faults, swallow_handshake
 from .replies import CancelReason, Reply
-from .session import BYTES_PER_MS, confirmed_session, format_type, initial_session, merge_update
+from .session import (
+    BYTES_PER_MS,
+    SessionRecord,
+    confirmed_session,
+    format_type,
+    initial_session,
+    merge_update,
+)
 from .vad import EnergyVad
 from .validation import EventRejected, validate_client_event
 
@@ -73,9 +81,10 @@ EventPredicate = Callable[[dict[str, Any]], bool]
 class _Call:
     """Per-connection protocol state."""
 
-    def __init__(self, ws: ServerConnection, session: dict[str, Any]) -> None:
+    def __init__(self, ws: ServerConnection, session: dict[str, Any], record: SessionRecord) -> None:
         self.ws = ws
         self.session = session
+        self.record = record
         self.task = asyncio.current_task()
         self.vad: EnergyVad | None = None
         self.vad_key: tuple[Any, ...] | None = None
@@ -108,6 +117,9 @@ class RealtimeStandIn:
         connections: One dict per websocket accepted: ``path``, ``openai_beta`` (the
             ``OpenAI-Beta`` header or ``None``) and ``authorization_present`` (the header's
             value is never recorded).
+        sessions: One :class:`~.session.SessionRecord` per websocket accepted: what that
+            connection received and sent (e.g. what a reconnected session was given).
+        faults: The misbehaviours on (may be replaced between connections).
     """
 
     def __init__(
@@ -124,6 +136,7 @@ class RealtimeStandIn:
         model: str = "gpt-realtime",
         function_call: tuple[str, dict[str, Any]] | None = None,
         session_limit_s: float | None = None,
+        faults: Faults | None = None,
     ) -> None:
         """Configure the stand-in.
 
@@ -148,6 +161,8 @@ class RealtimeStandIn:
                 ``function_call_output`` item) speaks the reply clip as usual.
             session_limit_s: End each session after this many seconds, as the real server does at its
                 60-minute limit: an ``error`` event with code ``session_expired``, then a close.
+            faults: Every misbehaviour switch (:class:`~.faults.Faults`); when given, the switches above
+                (``reply_format_override`` to ``session_limit_s``) are ignored.
 
         Raises:
             ValueError: For an unknown clip name or a non-positive ``delta_ms``/``speed``.
@@ -165,7 +180,7 @@ class RealtimeStandIn:
         self.speed = speed
         self.model = model
         self.function_call = function_call
-        self.faults = Faults(
+        self.faults = faults or Faults(
             reply_format_override,
             close_mid_reply,
             error_after_session,
@@ -179,8 +194,13 @@ class RealtimeStandIn:
         self.appended_audio = b""
         self.reply_audio = b""
         self.connections: list[dict[str, Any]] = []
+        self.sessions: list[SessionRecord] = []
 
         self._server: Server | None = None
+        self._raw: asyncio.Server | None = None
+        self._raw_writers: set[asyncio.StreamWriter] = set()
+        self._replies = 0
+        self._rng = random.Random(0)
         self._port = 0
         self._call: _Call | None = None
         self._calls: set[_Call] = set()
@@ -198,7 +218,10 @@ class RealtimeStandIn:
             "conversation.item.truncate": self._on_truncate,
             "conversation.item.create": self._on_item_create,
             "conversation.item.delete": self._on_item_delete,
-            "conversation.item.retrieve": self._on_item_retrieve,
+            "conversation.item.retrieve": lambda call, data: self._send(
+                call,
+                self._event("conversation.item.retrieved", item=items.find_item(call.items, data["item_id"])),
+            ),
             "output_audio_buffer.clear": self._on_output_audio_buffer_clear,
         }
 
@@ -209,12 +232,35 @@ class RealtimeStandIn:
 
     async def start(self) -> None:
         """Start listening on 127.0.0.1 (a free port)."""
-        self._server = await serve(self._handle, "127.0.0.1", 0, max_size=2**24)
-        self._port = next(iter(self._server.sockets)).getsockname()[1]
+        if self.faults.hang_handshake:
+            self._raw = await asyncio.start_server(self._swallow, "127.0.0.1", 0)
+            self._port = self._raw.sockets[0].getsockname()[1]
+        else:
+            self._server = await serve(
+                self._handle,
+                "127.0.0.1",
+                0,
+                max_size=2**24,
+                process_request=lambda connection, request: self.faults.handshake(connection, request),
+            )
+            self._port = next(iter(self._server.sockets)).getsockname()[1]
         logger.debug(f"{self} listening")
+
+    async def _swallow(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._raw_writers.add(writer)
+        try:
+            await swallow_handshake(reader, writer)
+        finally:
+            self._raw_writers.discard(writer)
 
     async def stop(self) -> None:
         """Close every connection, cancel whatever a call was waiting on and stop listening."""
+        if self._raw is not None:
+            self._raw.close()
+            for writer in list(self._raw_writers):
+                writer.close()
+            await self._raw.wait_closed()
+            self._raw = None
         if self._server is not None:
             self._server.close()
             for call in list(self._calls):
@@ -316,6 +362,7 @@ class RealtimeStandIn:
 
     async def _send(self, call: _Call, event: dict[str, Any]) -> None:
         self._record(self.sent, event)
+        call.record.sent.append(event)
         if event["type"] == "error":
             self.errors.append(event)
             logger.warning(f"{self} sent error: {event['error'].get('message')}")
@@ -343,11 +390,14 @@ class RealtimeStandIn:
             }
         )
         session = initial_session(path, self.model, self._new_id("sess"), int(time.time()) + 3600)
-        call = _Call(ws, session)
+        call = _Call(ws, session, SessionRecord(path))
+        self.sessions.append(call.record)
         self._call = call
         self._calls.add(call)
         logger.debug(f"{self} call connected on {path}")
-        limit = asyncio.create_task(self._expire(call)) if self.faults.session_limit_s is not None else None
+        timers = [asyncio.create_task(self._expire(call))] if self.faults.session_limit_s is not None else []
+        if self.faults.drop_after_s is not None and len(self.sessions) == 1:
+            timers.append(asyncio.create_task(self._drop(call, self.faults.drop_after_s)))
         try:
             await self._send(call, self._event("session.created", session=self._confirmed(call)))
             if beta is not None and "realtime=v1" in beta:
@@ -363,8 +413,8 @@ class RealtimeStandIn:
             pass
         finally:
             self._calls.discard(call)
-            if limit is not None:
-                limit.cancel()
+            for timer in timers:
+                timer.cancel()
             await self._stop_reply(call)
             self._last_session = call.session
             logger.debug(f"{self} call ended")
@@ -377,6 +427,11 @@ class RealtimeStandIn:
         await asyncio.sleep(self.faults.session_limit_s or 0.0)
         await self._send_error(call, Faults.SESSION_EXPIRED, code="session_expired")
         await call.ws.close(1000, "session expired")
+
+    async def _drop(self, call: _Call, after_s: float) -> None:
+        await asyncio.sleep(after_s)
+        logger.debug(f"{self} dropping the connection (misbehaviour)")
+        await call.ws.close(1011, "stand-in dropped the connection")
 
     async def _on_message(self, call: _Call, message: str | bytes) -> None:
         if isinstance(message, bytes):
@@ -396,6 +451,7 @@ class RealtimeStandIn:
             await self._send_error(call, "A client event must be a JSON object", code="invalid_event")
             return
         self._record(self.received, data)
+        call.record.received.append(data)
         client_event_id = data.get("event_id") if isinstance(data.get("event_id"), str) else None
         try:
             validate_client_event(data)
@@ -416,6 +472,8 @@ class RealtimeStandIn:
         if self.faults.session_confirm_delay:
             await asyncio.sleep(self.faults.session_confirm_delay)
         merge_update(call.session, update)
+        if self.faults.never_confirm:
+            return
         await self._send(call, self._event("session.updated", session=self._confirmed(call)))
         if self.faults.errors_after_update(not call.updated_once):
             await self._send_error(call, Faults.SERVER_ERROR, code="server_error")
@@ -502,15 +560,7 @@ class RealtimeStandIn:
         await self._send(
             call, self._event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous)
         )
-        item = {
-            "id": item_id,
-            "object": "realtime.item",
-            "type": "message",
-            "role": "user",
-            "status": "completed",
-            "content": [{"type": "input_audio", "transcript": None}],
-        }
-        await self._add_item(call, item, previous)
+        await self._add_item(call, items.user_audio_item(item_id), previous)
         call.buffer_ms = 0
         call.speech_item_id = None
         call.user_turns += 1
@@ -526,50 +576,17 @@ class RealtimeStandIn:
             await self._send(call, self._event(event_type, item=item, previous_item_id=previous))
 
     async def _on_item_create(self, call: _Call, data: dict[str, Any]) -> None:
-        item = dict(data["item"])
-        item.setdefault("id", self._new_id("item"))
-        item["object"] = "realtime.item"
-        item.setdefault("status", "completed")
-        if item["id"] in call.items:
-            raise EventRejected(
-                f"Item with id '{item['id']}' already exists", code="item_exists", param="item.id"
-            )
+        item = items.create_item(call.items, data, self._new_id("item"))
         await self._add_item(call, item, data.get("previous_item_id") or call.last_item_id)
 
-    @staticmethod
-    def _item(call: _Call, item_id: str, *, role: str | None = None) -> dict[str, Any]:
-        item = call.items.get(item_id)
-        if item is None or (role is not None and item.get("role") != role):
-            raise EventRejected(
-                f"Item with item_id not found: {item_id}", code="item_not_found", param="item_id"
-            )
-        return item
-
     async def _on_item_delete(self, call: _Call, data: dict[str, Any]) -> None:
-        self._item(call, data["item_id"])
-        del call.items[data["item_id"]]
+        items.delete_item(call.items, data["item_id"])
         await self._send(call, self._event("conversation.item.deleted", item_id=data["item_id"]))
 
-    async def _on_item_retrieve(self, call: _Call, data: dict[str, Any]) -> None:
-        item = self._item(call, data["item_id"])
-        await self._send(call, self._event("conversation.item.retrieved", item=item))
-
     async def _on_truncate(self, call: _Call, data: dict[str, Any]) -> None:
-        item_id, audio_end_ms = data["item_id"], data["audio_end_ms"]
-        self._item(call, item_id, role="assistant")
-        if data["content_index"] != 0:
-            raise EventRejected(
-                f"Content index {data['content_index']} out of range",
-                code="invalid_value",
-                param="content_index",
-            )
-        produced = call.truncated_ms.get(item_id, call.produced_ms.get(item_id, 0))
-        if audio_end_ms > produced:
-            raise EventRejected(
-                f"Audio content of {produced}ms is already shorter than {audio_end_ms}ms",
-                code="invalid_value",
-                param="audio_end_ms",
-            )
+        item_id = data["item_id"]
+        produced = call.produced_ms.get(item_id, 0)
+        audio_end_ms = items.truncate_limit(call.items, data, produced, call.truncated_ms.get(item_id))
         if call.reply is not None and call.reply.item_id == item_id:
             await self._stop_reply(call, reason="client_cancelled")
         call.truncated_ms[item_id] = audio_end_ms
@@ -611,7 +628,9 @@ class RealtimeStandIn:
             call.function_called = True
             name, arguments = self.function_call
             reply.function_call = (name, self._new_id("call"), json.dumps(arguments))
-        elif self.greeting and call.user_turns == 0:
+        elif (
+            self.greeting and call.user_turns == 0 and not call.items
+        ):  # a restored conversation: no greeting
             reply.clip = "bot_greeting"
         else:
             reply.clip = self.reply_clips[call.reply_count % len(self.reply_clips)]
@@ -661,12 +680,21 @@ class RealtimeStandIn:
         chunk = 8 * self.delta_ms
         chunks = [clip[i : i + chunk] for i in range(0, len(clip), chunk)]
         pause = self.delta_ms / 1000 / self.speed
+        self._replies += 1
+        number, faults = self._replies, self.faults
+        if faults.oversize_delta_bytes and number == 1:
+            big = base64.b64encode(b"\xff" * faults.oversize_delta_bytes).decode("ascii")
+            await self._send(call, replies.audio_delta(reply, big, self._new_id))
         for index, ulaw in enumerate(chunks):
-            if self.faults.closes_at(index, len(chunks)):
+            if faults.closes_at(index, len(chunks), number):
                 logger.debug(f"{self} closing the socket mid-reply (misbehaviour)")
                 await call.ws.close(1011, "stand-in closed mid-reply")
                 return
-            payload = replies.pcm24k_from_ulaw(ulaw) if pcm_out else ulaw
+            if faults.stalls_at(index, len(chunks), number):
+                logger.debug(f"{self} stalling {faults.stall_s} s mid-reply (misbehaviour)")
+                await asyncio.sleep(faults.stall_s or 0.0)
+            noisy = faults.noisy(ulaw, self._rng, index * chunk)
+            payload = replies.pcm24k_from_ulaw(ulaw) if pcm_out else noisy
             delta = base64.b64encode(payload).decode("ascii")
             await self._send(call, replies.audio_delta(reply, delta, self._new_id))
             self.reply_audio += payload
