@@ -232,3 +232,79 @@ async def test_a_session_lost_mid_reply_reconnects_and_the_reply_comes(fault: st
         assert stats.stalls == 1
         assert any("WARNING" in line and "stalled" in line for line in logs)
     record_gap(f"{fault} reconnect (ms to a confirmed session)", stats.reconnect_ms[0] / 1000)
+
+
+async def test_the_session_time_limit_reconnects_quietly_and_the_call_goes_on(logs: list[str]) -> None:
+    async with RealtimeStandIn(speed=8.0, faults=Faults(session_limit_s=6.0)) as standin:
+        call = await faulty_call(
+            standin.url,
+            [
+                WaitForBotSilence(),
+                Silence(2.5),  # the first session expires in here, while nobody is talking
+                Speech(load_clip("caller_question")),
+                Silence(1.0),
+                WaitForBotSilence(timeout_s=15.0),
+            ],
+        )
+    stats = call.bot.service.stats
+    assert stats.reconnects >= 1 and stats.session_failure is None and not call.report.bot_closed_first
+    assert_conversation_carried(standin, "Thanks for calling")
+    assert (
+        not standin.sessions[1].received_of("response.create") or stats.reconnects > 1
+    )  # idle: no re-answer
+    answered = [e for e in standin.sessions[1].sent if e["type"] == "response.output_audio.delta"]
+    assert answered, "the question was answered by the new session"
+    assert errors(logs) == []
+    assert any("session_expired" in line and "reconnecting" in line for line in logs)
+    record_gap("expiry: caller's wait for the answer", call.report.reply_latencies_s[0])
+    assert call.report.reply_latencies_s[0] <= 1.5
+
+
+async def test_when_the_server_is_gone_the_reconnects_end_in_the_apology(logs: list[str]) -> None:
+    standin = RealtimeStandIn(speed=2.0)
+    await standin.start()
+    url = standin.url
+    try:
+        task = asyncio.create_task(faulty_call(url, [WaitForBotAudio(after_s=0.5), Silence(15.0)]))
+        await standin.wait_for("response.output_audio.delta", timeout=10)
+    finally:
+        await standin.stop()  # an outage: the socket closes, and reconnecting is refused
+    call = await task
+    assert call.report.bot_closed_first
+    assert_apology_heard(bytes(call.report.received_audio))
+    assert call.bot.service.stats.reconnects == 2
+    [error] = errors(logs)
+    assert "could not reconnect" in error and "connection refused" in error and "apology" in error
+    assert [p["form"] for p in call.posts] == [{"Status": "completed"}]
+    gap = call.longest_silence_s(after="start")
+    record_gap("outage: longest silence", gap)
+    assert gap <= SLACK_S
+
+
+async def test_an_oversized_message_is_named_and_survived(logs: list[str]) -> None:
+    faults = Faults(oversize_delta_bytes=2_000_000)  # 2 MB of μ-law: 2.67 MB of base64 in one message
+    async with RealtimeStandIn(speed=8.0, faults=faults) as standin:
+        call = await faulty_call(
+            standin.url, [WaitForBotSilence(timeout_s=15.0)], service_kwargs={"max_message_bytes": 2**20}
+        )
+    assert any("a Realtime message over 1048576 bytes" in line and "WARNING" in line for line in logs)
+    assert call.bot.service.stats.reconnects == 1 and errors(logs) == []
+    assert standin.sessions[1].received_of("response.create")  # the greeting was asked for again
+
+
+def test_a_transfer_number_is_escaped_in_the_twiml() -> None:
+    from pipecat_twilio_realtime.serializer import TwilioCallUpdate
+
+    assert (
+        TwilioCallUpdate.transfer("+1 555 <x>&").twiml
+        == "<Response><Dial>+1 555 &lt;x&gt;&amp;</Dial></Response>"
+    )
+
+
+def test_fault_bounds_are_checked_at_construction() -> None:
+    from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService
+
+    with pytest.raises(ValueError, match="session_ready_timeout_s"):
+        OpenAIRealtimeMuLawLLMService(api_key="sk-test", session_ready_timeout_s=0)
+    with pytest.raises(ValueError, match="reconnect_attempts"):
+        OpenAIRealtimeMuLawLLMService(api_key="sk-test", reconnect_attempts=-1)

@@ -462,6 +462,8 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             )
 
     async def _handle_evt_response_done(self, evt: Any) -> None:
+        if evt.response.status == "completed":  # a session that answers is healthy again
+            self._reconnects_in_a_row = 0
         current = self._current_audio_response
         if current is not None:
             await self._release_held_reply(current.item_id)
