@@ -60,6 +60,7 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
     _stream_live: asyncio.Event
     _fallback_played: asyncio.Event
     _side_tasks: set[asyncio.Task[None]]
+    _watching: bool
 
     def _spawn(self, coroutine: Any) -> None:
         task = self.create_task(coroutine)
@@ -90,11 +91,14 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
 
     async def _watch_session(self) -> None:
         """Tick while the call lasts: a session not confirmed in time fails; a quiet one is reconnected."""
+        if self._watching:
+            return  # one watch per call, however often the stock code reconnects (reset_conversation)
+        self._watching = True
         while not (self._failed or self._closing):
             await asyncio.sleep(_WATCH_TICK_S)
             websocket = self._websocket
-            if self._reconnecting or self._lost:
-                continue
+            if self._reconnecting or self._lost or websocket is None:
+                continue  # a handshake in progress is bounded by its own open_timeout (the same bound)
             last = getattr(websocket, "last_message_at", 0.0)
             # from response.create (or .created) to response.done: the server owes events all along
             overdue = self._watch.overdue(time.monotonic(), last, replying=self._response_active)

@@ -214,6 +214,7 @@ class OpenAIRealtimeMuLawLLMService(SessionLifecycle):
         self._stream_live = asyncio.Event()
         self._fallback_played = asyncio.Event()
         self._side_tasks: set[asyncio.Task[None]] = set()
+        self._watching = False
         self._register_event_handler("on_session_failed")
         self._register_event_handler("on_session_reconnected")
 
