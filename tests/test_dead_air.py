@@ -308,3 +308,60 @@ def test_fault_bounds_are_checked_at_construction() -> None:
         OpenAIRealtimeMuLawLLMService(api_key="sk-test", session_ready_timeout_s=0)
     with pytest.raises(ValueError, match="reconnect_attempts"):
         OpenAIRealtimeMuLawLLMService(api_key="sk-test", reconnect_attempts=-1)
+
+
+# ----------------------------------------------------------------------------- the pure parts
+
+
+def test_the_session_watch_names_what_is_overdue() -> None:
+    from pipecat_twilio_realtime.realtime.watch import SessionWatch
+
+    watch = SessionWatch(ready_timeout_s=5.0, stall_timeout_s=8.0)
+    watch.opening(100.0)
+    assert watch.overdue(104.9, 0.0, replying=False) is None
+    assert watch.overdue(105.0, 0.0, replying=False) == ("ready", "no session.updated within 5 s")
+    watch.confirmed()
+    assert watch.overdue(200.0, 150.0, replying=False) is None  # quiet while nobody waits: fine
+    assert watch.overdue(200.0, 193.0, replying=True) is None
+    assert watch.overdue(200.0, 190.0, replying=True) == (
+        "stall",
+        "no server event for 10.0 s in the middle of a reply",
+    )
+    watch.caller_turn_ended(195.0)
+    assert watch.overdue(202.0, 190.0, replying=False) is None  # the turn ended 7 s ago
+    assert watch.overdue(203.0, 190.0, replying=False) is not None
+    watch.reply_started()  # response.created, e.g. for a function call that takes its time
+    assert watch.overdue(300.0, 190.0, replying=False) is None
+
+
+def test_connect_failures_and_losses_are_named_for_a_person() -> None:
+    from websockets.exceptions import ConnectionClosedError, InvalidStatus, PayloadTooBig
+    from websockets.frames import Close
+    from websockets.http11 import Response
+
+    from pipecat_twilio_realtime.realtime.connection import connect_failure, loss_reason
+
+    url = "wss://api.openai.com/v1/realtime?model=gpt-realtime"
+    where = "wss://api.openai.com/v1/realtime"
+
+    def status(code: int) -> InvalidStatus:
+        return InvalidStatus(Response(code, "x", __import__("websockets").datastructures.Headers(), b""))
+
+    assert connect_failure(status(401), url, 5) == "OpenAI rejected the API key (HTTP 401)"
+    assert "HTTP 429" in connect_failure(status(429), url, 5)
+    assert connect_failure(ConnectionRefusedError(), url, 5) == f"could not reach {where}: connection refused"
+    assert (
+        connect_failure(TimeoutError(), url, 5)
+        == f"could not reach {where}: no websocket handshake within 5 s"
+    )
+    assert connect_failure(OSError(-2, "Name or service not known"), url, 5).endswith(
+        "Name or service not known"
+    )
+    too_big = "a Realtime message over 4194304 bytes (the websocket max_size)"
+    assert loss_reason(ConnectionClosedError(None, Close(1009, "too big")), 4194304) == too_big
+    assert loss_reason(PayloadTooBig(5_000_000, 4194304), 4194304) == too_big
+    assert (
+        loss_reason(ConnectionClosedError(Close(1011, "oops"), None), 1)
+        == "the connection closed (code 1011)"
+    )
+    assert loss_reason(None, 1) == "the server closed the connection"

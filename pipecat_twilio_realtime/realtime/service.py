@@ -461,6 +461,10 @@ class OpenAIRealtimeMuLawLLMService(SessionLifecycle):
                 EndWorkerFrame(reason="realtime replies are noise"), FrameDirection.UPSTREAM
             )
 
+    async def _handle_evt_response_created(self, evt: Any) -> None:
+        self._watch.reply_started()  # the caller's turn is being answered (maybe by a function call)
+        await super()._handle_evt_response_created(evt)
+
     async def _handle_evt_response_done(self, evt: Any) -> None:
         if evt.response.status == "completed":  # a session that answers is healthy again
             self._reconnects_in_a_row = 0
