@@ -32,6 +32,7 @@ from .watch import SessionWatch
 __all__ = ["SessionLifecycle"]
 
 _WATCH_TICK_S = 0.2
+_RETRY_PAUSE_S = 0.25
 _STABLE_SESSION_S = 30.0  # a session confirmed this long ago resets the count of reconnects in a row
 
 
@@ -146,7 +147,11 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
             await self.push_frame(LLMFullResponseEndFrame())
         restore = not self._llm_needs_conversation_setup  # else the first response sets it up, as usual
         failure: str | None = reason
+        retrying = False
         while self._reconnects_in_a_row < self._reconnect_attempts and not self._closing:
+            if retrying:  # the first attempt goes at once (a drop is usually one-off); a retry waits a little
+                await asyncio.sleep(_RETRY_PAUSE_S)
+            retrying = True
             self._reconnects_in_a_row += 1
             self._stats.reconnects += 1
             await self._disconnect()
