@@ -38,7 +38,7 @@ from . import twilio_protocol as tp
 from ._logsafe import quote_for_log as q
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 
-__all__ = ["TwilioMediaStreamSerializer", "TwilioStreamStats"]
+__all__ = ["TwilioCallUpdate", "TwilioMediaStreamSerializer", "TwilioStreamStats"]
 
 PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
 
@@ -288,7 +288,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         if isinstance(frame, (EndFrame, CancelFrame)):
             if self._hang_up_enabled and not self._hangup_attempted and not self._stopped:
                 self._hangup_attempted = True
-                await self._hang_up()
+                await self._hang_up(frame.reason)
             return None
         if isinstance(frame, InterruptionFrame):
             return self._clear()
@@ -491,33 +491,77 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         self._warn_once("unknown_mark", f"Twilio echoed a mark this serializer did not send: {q(name, 40)}")
         return TwilioMarkEchoFrame(mark_name=name, label=name, ulaw_bytes_sent=None, played=True)
 
-    # ------------------------------------------------------------------ hang-up
+    # ------------------------------------------------------------------ hang-up, transfer
 
-    async def _hang_up(self) -> None:
-        """Complete the call through the Twilio REST API (async HTTP client)."""
+    def _rest_client(self) -> Any:
+        if self._twilio_client is None:
+            from twilio.http.async_http_client import AsyncTwilioHttpClient
+            from twilio.rest import Client
+
+            self._twilio_client = Client(
+                self._account_sid, self._auth_token, http_client=AsyncTwilioHttpClient(pool_connections=False)
+            )
+        return self._twilio_client
+
+    async def update_call(self, twiml: str) -> bool:
+        """Give the call new TwiML through the Twilio REST API (ends the media stream), e.g. a ``<Dial>``.
+
+        Args:
+            twiml: The TwiML document, e.g. ``TwilioCallUpdate.transfer("+15551234567").twiml``.
+
+        Returns:
+            Whether Twilio accepted the update; ``False`` without credentials or on a REST error (logged).
+        """
+        if not self._hang_up_enabled:
+            logger.warning(f"{self} cannot update the Twilio call: no call_sid/account_sid/auth_token given")
+            return False
+        self._hangup_attempted = True
+        return await self._rest_update(twiml=twiml)
+
+    async def _hang_up(self, reason: object = None) -> None:
+        """End the call through the Twilio REST API: complete it, or apply a :class:`TwilioCallUpdate`."""
+        if isinstance(reason, TwilioCallUpdate):
+            await self._rest_update(twiml=reason.twiml)
+        else:
+            await self._rest_update(status="completed")
+
+    async def _rest_update(self, **update: str) -> bool:
         call_sid = self._call_sid
+        what = "hang up" if "status" in update else "update"
         try:
-            client = self._twilio_client
-            if client is None:
-                from twilio.http.async_http_client import AsyncTwilioHttpClient
-                from twilio.rest import Client
-
-                client = Client(
-                    self._account_sid,
-                    self._auth_token,
-                    http_client=AsyncTwilioHttpClient(pool_connections=False),
-                )
-            await client.calls(call_sid).update_async(status="completed")
-            logger.info(f"{self} hung up Twilio call {q(call_sid)}")
+            await self._rest_client().calls(call_sid).update_async(**update)
+            logger.info(f"{self} {'hung up' if 'status' in update else 'updated'} Twilio call {q(call_sid)}")
+            return True
         except Exception as e:  # the call may already be gone; never let hang-up kill shutdown
             status = getattr(e, "status", None)
             if status == 404:
                 logger.debug(f"{self} Twilio call {q(call_sid)} was already over")
             else:
                 logger.error(
-                    f"{self} failed to hang up Twilio call {q(call_sid)}: "
+                    f"{self} failed to {what} Twilio call {q(call_sid)}: "
                     f"{type(e).__name__} (status {status!r})"
                 )
+            return False
+
+
+@dataclass(frozen=True)
+class TwilioCallUpdate:
+    """How the call should end, carried as ``EndFrame.reason`` (``EndWorkerFrame(reason=...)``).
+
+    With credentials, the serializer sends this TwiML instead of hanging up, e.g. a transfer to a person.
+
+    Parameters:
+        twiml: The TwiML document for the call.
+    """
+
+    twiml: str
+
+    @classmethod
+    def transfer(cls, number: str) -> TwilioCallUpdate:
+        """Transfer the call: ``<Response><Dial>number</Dial></Response>`` (the number XML-escaped)."""
+        from xml.sax.saxutils import escape
+
+        return cls(f"<Response><Dial>{escape(number)}</Dial></Response>")
 
 
 _KEYPAD = {k.value for k in KeypadEntry}

@@ -34,18 +34,20 @@ def bot_app(
     greet: bool = True,
     observers: Any = None,
     service_kwargs: dict[str, Any] | None = None,
+    serializer_kwargs: dict[str, Any] | None = None,
     tail: Callable[[], list[FrameProcessor]] | None = None,
 ) -> FastAPI:
     """A FastAPI app whose /ws runs serializer → context → μ-law Realtime service → output.
 
-    ``tail`` makes processors to put at the very end, after the assistant aggregator.
+    ``tail`` makes processors to put at the very end, after the assistant aggregator;
+    ``serializer_kwargs`` go to the serializer (e.g. call SID and a Twilio REST client, for hang-up).
     """
     app = FastAPI()
 
     @app.websocket("/ws")
     async def ws(websocket: WebSocket) -> None:
         await websocket.accept()
-        serializer = TwilioMediaStreamSerializer()
+        serializer = TwilioMediaStreamSerializer(**(serializer_kwargs or {}))
         service = OpenAIRealtimeMuLawLLMService(
             api_key="sk-test-not-a-key", base_url=realtime_url, **(service_kwargs or {})
         )

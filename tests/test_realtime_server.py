@@ -14,7 +14,7 @@ import pytest
 from openai.types.realtime import RealtimeServerEvent
 from pipecat.services.openai.realtime.events import parse_server_event
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from pipecat_twilio_realtime import g711
 from pipecat_twilio_realtime.testing import (
@@ -25,6 +25,7 @@ from pipecat_twilio_realtime.testing import (
     clip_duration_ms,
     load_clip,
 )
+from pipecat_twilio_realtime.testing.realtime import Faults, refused_url, replies
 
 TIMEOUT = 5.0
 PCMU = {"type": "audio/pcmu"}
@@ -467,3 +468,113 @@ async def test_function_call_then_spoken_reply() -> None:
                 SERVER_EVENT.validate_python(event)
                 parse_server_event(json.dumps(event))
             assert standin.errors == []
+
+
+# ----------------------------------------------------------------------------- the fault switches
+
+
+async def test_a_refused_url_refuses() -> None:
+    with pytest.raises(ConnectionRefusedError):
+        async with connect(refused_url(), open_timeout=TIMEOUT):
+            pass
+
+
+async def test_handshake_status_answers_the_handshake_with_it() -> None:
+    async with RealtimeStandIn(faults=Faults(handshake_status=401)) as standin:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(standin.url, open_timeout=TIMEOUT):
+                pass
+    assert refused.value.response.status_code == 401
+    assert standin.sessions == []
+
+
+async def test_a_hung_handshake_times_out_and_stop_does_not_hang() -> None:
+    standin = RealtimeStandIn(faults=Faults(hang_handshake=True))
+    await standin.start()
+
+    async def opening() -> None:
+        async with connect(standin.url, open_timeout=30):
+            pass
+
+    pending = asyncio.create_task(opening())
+    with pytest.raises(TimeoutError):
+        async with connect(standin.url, open_timeout=0.3):
+            pass
+    async with asyncio.timeout(2):
+        await standin.stop()  # with a client still waiting on its handshake
+    with pytest.raises((ConnectionClosed, OSError, InvalidHandshake)):
+        async with asyncio.timeout(2):
+            await pending
+
+
+async def test_never_confirm_merges_but_sends_no_session_updated() -> None:
+    async with RealtimeStandIn(faults=Faults(never_confirm=True)) as standin:
+        async for client in _client(standin):
+            await client.send(
+                {"type": "session.update", "session": {"type": "realtime", "instructions": "Hi"}}
+            )
+            with pytest.raises(TimeoutError):
+                await standin.wait_for("session.updated", timeout=0.5)
+            assert standin.session["instructions"] == "Hi"
+
+
+async def test_a_stall_goes_quiet_mid_reply_once_and_sessions_record_each_connection() -> None:
+    async with RealtimeStandIn(speed=math.inf, faults=Faults(stall_s=0.6, stall_at_reply=1)) as standin:
+        async for client in _client(standin):
+            await client.update_pcmu()
+            await client.send({"type": "response.create"})
+            await client.until("response.output_audio.delta")
+            with pytest.raises(TimeoutError):
+                await standin.wait_for("response.done", timeout=0.3)  # quiet, socket open
+            await client.until("response.done")
+        async for client in _client(standin):  # a second connection: its own record, no stall
+            await client.update_pcmu()
+            await client.send({"type": "conversation.item.create", "item": USER_TEXT})
+            await client.send({"type": "response.create"})
+            await client.until("response.done")
+    first, second = standin.sessions
+    assert [e["type"] for e in first.received] == ["session.update", "response.create"]
+    assert [e["type"] for e in second.received_of("conversation.item.create")] == ["conversation.item.create"]
+    assert any(e["type"] == "response.done" for e in second.sent)
+    # a conversation that already has items gets the reply clip, not the greeting
+    deltas = [e["delta"] for e in second.sent if e["type"] == "response.output_audio.delta"]
+    assert b"".join(base64.b64decode(d) for d in deltas) == load_clip("bot_answer")
+
+
+USER_TEXT = {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Earlier turns."}]}
+
+
+async def test_drop_after_s_closes_the_first_connection_only() -> None:
+    async with RealtimeStandIn(faults=Faults(drop_after_s=0.2)) as standin:
+        async for client in _client(standin):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await client.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+        async for client in _client(standin):
+            await client.update_pcmu()  # the second connection stays up
+
+
+@pytest.mark.parametrize("noise", ["pcm16", "white", "buzz", "wav"])
+async def test_reply_noise_confirms_pcmu_but_sends_noise(noise: str, tmp_path: Any) -> None:
+    kind: Any = noise
+    if noise == "wav":
+        kind = tmp_path / "speech.wav"
+        kind.write_bytes(b"RIFF" + bytes(range(256)) * 200)
+    async with RealtimeStandIn(speed=math.inf, faults=Faults(reply_noise=kind)) as standin:
+        async for client in _client(standin):
+            updated = await client.update_pcmu()
+            assert updated["session"]["audio"]["output"]["format"]["type"] == "audio/pcmu"
+            await client.send({"type": "response.create"})
+            await client.until("response.done")
+            audio = client.delta_bytes()
+    clip = load_clip("bot_greeting")
+    if noise == "pcm16":
+        assert audio == replies.pcm24k_from_ulaw(clip)  # 6x the bytes of the μ-law it should have been
+    elif noise == "white":
+        assert len(audio) == len(clip) and len(set(audio)) > 200
+    elif noise == "buzz":
+        assert len(audio) == len(clip) and set(audio) == {0x00, 0x80}
+    else:
+        assert audio.startswith(b"RIFF")
+    assert standin.reply_audio == audio

@@ -23,6 +23,7 @@ from pipecat_twilio_realtime.testing import (
 
 from ._bot_helpers import BotCall, bot_app
 from ._twilio_helpers import serve
+from .test_dead_air import apology_on_the_wire
 
 
 def chunks_in_order(received: bytes, produced: bytes, size: int = 160) -> bool:
@@ -166,9 +167,12 @@ def test_playback_tracker_counts_played_marks_only() -> None:
 
 async def test_server_confirming_pcm_is_caught_and_the_call_ended(logs: list[str]) -> None:
     async with RealtimeStandIn(reply_format_override="audio/pcm") as standin:
-        report, bot = await call(standin, [Silence(3.0)])
-    # not a byte of reply audio reached the caller: at most Pipecat's end-of-call silence (μ-law 0xFF)
-    assert set(report.received_audio) <= {0xFF}
+        report, bot = await call(standin, [Silence(12.0)])
+    # not a byte of reply audio reached the caller: only the apology, then Pipecat's end-of-call silence
+    received = bytes(report.received_audio)
+    assert received.startswith(apology_on_the_wire()) and set(received[len(apology_on_the_wire()) :]) <= {
+        0xFF
+    }
     assert report.bot_closed_first
     assert bot.service.stats.format_mismatches >= 1 and not bot.service.format_confirmed
     assert any(
@@ -249,13 +253,21 @@ async def test_a_lost_openai_session_ends_the_call_instead_of_silence(
     misbehaviour: str, logs: list[str]
 ) -> None:
     async with RealtimeStandIn(speed=2.0, **{misbehaviour: True}) as standin:
-        report, bot = await call(standin, [WaitForBotAudio(after_s=0.2, timeout_s=5), Silence(8.0)])
+        report, bot = await call(
+            standin,
+            [WaitForBotAudio(after_s=0.2, timeout_s=5), Silence(12.0)],
+            service_kwargs={"reconnect_attempts": 0},  # reconnecting is covered in test_dead_air.py
+        )
     assert report.bot_closed_first  # the bot hung up; the caller was not left listening to silence
     assert bot.service.stats.realtime_lost == 1
     assert sum("lost the OpenAI Realtime session" in line for line in logs) == 1
     assert sum("Error sending client event" in line for line in logs) <= 1  # no error storm per append
-    assert set(report.received_audio) - {0xFF} == set() or chunks_in_order(
-        bytes(report.received_audio), standin.reply_audio.replace(b"\x7f", b"\xff") + b"\xff" * 32000
+    # what the caller heard: part of the reply (bytes exact), then the apology, then silence
+    received = bytes(report.received_audio)
+    apology = received.rfind(apology_on_the_wire())
+    assert apology >= 0 and set(received[apology + len(apology_on_the_wire()) :]) <= {0xFF}
+    assert chunks_in_order(
+        received[:apology], standin.reply_audio.replace(b"\x7f", b"\xff") + b"\xff" * 32000
     )
 
 
@@ -272,7 +284,9 @@ async def test_a_rejected_truncate_does_not_end_the_session() -> None:
 
 async def test_the_session_time_limit_ends_the_call_cleanly(logs: list[str]) -> None:
     async with RealtimeStandIn(speed=2.0, session_limit_s=1.0) as standin:
-        report, bot = await call(standin, [Silence(6.0)], greet=False)
+        report, bot = await call(
+            standin, [Silence(12.0)], greet=False, service_kwargs={"reconnect_attempts": 0}
+        )
     assert report.bot_closed_first and bot.service.stats.realtime_lost == 1
     assert any("session_expired" in line and "lost the OpenAI Realtime session" in line for line in logs)
 

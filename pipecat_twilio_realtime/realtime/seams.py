@@ -39,18 +39,30 @@ def stock_seams(
     Returns:
         The overridden hooks and the private names of ``stock`` that ``cls`` touches.
     """
-    source = inspect.getsource(cls)
+    # Our own classes in the MRO (the service and the base classes it is split into) are read as one.
+    package = cls.__module__.split(".")[0]
+    ours = [k for k in cls.__mro__ if k.__module__.split(".")[0] == package]
+    source = "\n".join(inspect.getsource(k) for k in ours)
+    members = {name: value for k in reversed(ours) for name, value in vars(k).items()}
     # A method is a hook if the stock class has it, or if nothing of ours calls it: then only the stock
     # class did, and a release that drops it leaves ours dead, which the canaries must report.
     hooks = tuple(
         sorted(
             name
-            for name, value in vars(cls).items()
+            for name, value in members.items()
             if callable(value)
             and not name.startswith("__")
             and (hasattr(stock, name) or f"self.{name}" not in source)
         )
     )
-    own = set(re.findall(r"self\.(_\w+)\s*(?::[^=\n]+)?=", inspect.getsource(cls.__init__))) | set(vars(cls))
-    touched = set(re.findall(r"self\.(_\w+)", source)) - own
+    declared = {name for k in ours for name in vars(k).get("__annotations__", {})}
+    own = set(re.findall(r"self\.(_\w+)\s*(?::[^=\n]+)?=", inspect.getsource(cls.__init__))) | set(members)
+    touched = set(re.findall(r"self\.(_\w+)", source)) - own - (declared - _stock_names(stock))
     return StockSeams(hooks=hooks, attributes=tuple(sorted(touched)))
+
+
+def _stock_names(stock: type[OpenAIRealtimeLLMService]) -> set[str]:
+    """Private names the stock class sets in ``__init__`` or defines."""
+    return set(re.findall(r"self\.(_\w+)\s*(?::[^=\n]+)?=", inspect.getsource(stock.__init__))) | set(
+        dir(stock)
+    )

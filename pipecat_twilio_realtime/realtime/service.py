@@ -13,7 +13,10 @@ calling, context aggregation, transcripts) and replaces the audio path:
 * reply deltas (μ-law) become PCM16 8000 Hz frames, sample by sample: nothing is resampled;
 * a ``session.updated`` reporting any other audio format is an error that ends the call;
 * barge-in clears Twilio at once and truncates the reply at what the caller really heard, measured by
-  Twilio ``mark`` echoes (:class:`PlaybackTracker`), never beyond the audio produced.
+  Twilio ``mark`` echoes (:class:`PlaybackTracker`), never beyond the audio produced;
+* never dead air (:class:`~.lifecycle.SessionLifecycle`): a session that does not start within
+  ``session_ready_timeout_s`` or is lost for good ends in one ERROR line naming the cause, an apology and a
+  hang-up or transfer; a dropped, stalled or expired session is reopened with the conversation so far.
 
 ``stock_seams()`` lists the stock methods it overrides and the stock private attributes it touches, read
 from this class itself (so the list cannot go stale); the canary tests fail loudly when a Pipecat release
@@ -22,6 +25,7 @@ removes or reshapes any of them.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from typing import Any, cast
@@ -39,7 +43,6 @@ from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.realtime import events
 from pipecat.services.openai.realtime.llm import (
     CurrentAudioResponse,
-    OpenAIRealtimeLLMService,
     OpenAIRealtimeLLMSettings,
 )
 from websockets.protocol import State
@@ -47,6 +50,9 @@ from websockets.protocol import State
 from .. import g711
 from ..frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
 from ..noise import NoiseFinding
+from .connection import MAX_MESSAGE_BYTES, loss_reason
+from .fallback import FALLBACK_MARK, load_apology
+from .lifecycle import SessionLifecycle
 from .playback import PlaybackTracker
 from .reply_guard import ReplyGuard
 from .session_format import (
@@ -58,6 +64,7 @@ from .session_format import (
 )
 from .stats import RealtimeMuLawStats
 from .voices import check_voice
+from .watch import SessionWatch
 
 __all__ = ["OpenAIRealtimeMuLawLLMService"]
 
@@ -66,7 +73,7 @@ _BLOCKED_REPLIES_BEFORE_HANG_UP = 3
 _ULAW_BYTES_PER_MS = g711.SAMPLE_RATE // 1000
 
 
-class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
+class OpenAIRealtimeMuLawLLMService(SessionLifecycle):
     """OpenAI Realtime over G.711 μ-law both ways, for Twilio phone calls, with no resampling.
 
     Use it where you would use ``OpenAIRealtimeLLMService``, in a pipeline running at 8000 Hz
@@ -85,6 +92,13 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         append_interval_ms: int = 20,
         audio_passthrough: bool = True,
         reply_guard: bool = True,
+        session_ready_timeout_s: float = 5.0,
+        stall_timeout_s: float = 8.0,
+        reconnect_attempts: int = 2,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+        fallback_audio: bytes | None = None,
+        transfer_to: str | None = None,
+        end_call_on_failure: bool = True,
         **kwargs: Any,
     ) -> None:
         """Initialize the service.
@@ -109,6 +123,24 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 first 40 ms of each reply are held and checked, then each 40 ms as it goes; audio that
                 is plainly not μ-law speech is not played, the reply is cancelled and the call goes on
                 (three such replies end the call).
+            session_ready_timeout_s: The session must be confirmed (``session.updated`` with ``audio/pcmu``
+                both ways) within this many seconds of opening it, handshake included; a connection that
+                cannot open (refused, HTTP 401, ...) fails at once. Then the caller hears the fallback.
+            stall_timeout_s: Seconds without any server event, while a reply is in progress or owed (the
+                caller's turn ended), after which the session counts as stalled: a WARNING, then a reconnect.
+            reconnect_attempts: Reconnects in a row after a lost session (socket drop, stall, the 60-minute
+                limit), each carrying the conversation so far into a new session; when they fail, the
+                fallback. 0 turns reconnecting off.
+            max_message_bytes: The largest Realtime message accepted (websocket ``max_size``); see
+                :data:`~.connection.MAX_MESSAGE_BYTES` for why 4 MiB.
+            fallback_audio: μ-law (8000 Hz, mono) the caller hears when the session cannot start or is
+                lost for good; ``None`` plays the shipped apology (:func:`~.fallback.load_apology`),
+                ``b""`` nothing.
+            transfer_to: After the fallback audio, transfer the call to this number (TwiML ``<Dial>``
+                through the serializer's REST credentials) instead of hanging up.
+            end_call_on_failure: Whether the service plays the fallback and ends (or transfers) the call
+                itself. ``False``: it only logs the cause and fires ``on_session_failed(service, reason)``;
+                the app decides what the caller hears and how the call ends.
             **kwargs: Passed to ``OpenAIRealtimeLLMService``.
 
         Raises:
@@ -119,9 +151,14 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             "mark_interval_ms": mark_interval_ms,
             "max_pending_input_ms": max_pending_input_ms,
             "append_interval_ms": append_interval_ms,
+            "session_ready_timeout_s": session_ready_timeout_s,
+            "stall_timeout_s": stall_timeout_s,
+            "max_message_bytes": max_message_bytes,
         }.items():
             if value <= 0:
                 raise ValueError(f"{name} must be positive, got {value}")
+        if reconnect_attempts < 0:
+            raise ValueError(f"reconnect_attempts must not be negative, got {reconnect_attempts}")
         for props in (
             settings.session_properties if settings is not None else None,
             kwargs.get("session_properties"),
@@ -158,6 +195,28 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         self._fatal_error: str | None = None
         self._guard = ReplyGuard() if reply_guard else None
         self._blocked_items: set[str] = set()
+        self._watch = SessionWatch(session_ready_timeout_s, stall_timeout_s)
+        self._max_message_bytes = max_message_bytes
+        self._reconnect_attempts = reconnect_attempts
+        self._reconnects_in_a_row = 0
+        self._confirmed_at = 0.0
+        self._fallback_audio = load_apology() if fallback_audio is None else fallback_audio
+        self._transfer_to = transfer_to
+        self._end_call_on_failure = end_call_on_failure
+        self._failed = False
+        self._closing = False
+        self._reconnecting = False
+        self._expired = False
+        self._attempt_lost: str | None = None
+        self._restore_on_confirm = False
+        self._respond_after_restore = False
+        self._session_confirmed = asyncio.Event()
+        self._stream_live = asyncio.Event()
+        self._fallback_played = asyncio.Event()
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._watching = False
+        self._register_event_handler("on_session_failed")
+        self._register_event_handler("on_session_reconnected")
 
     # ------------------------------------------------------------------ public state
 
@@ -232,21 +291,25 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             self._format_confirmed = False
             self._format_failed = True
             shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
-            message = (
-                f"{self} the Realtime server confirmed {shown} instead of audio/pcmu: its audio would play "
-                "as loud noise on the phone, so this call is ended"
-            )
-            logger.error(message)
-            await self.push_error(error_msg=message)
-            await self.push_frame(
-                EndWorkerFrame(reason="realtime audio format mismatch"), FrameDirection.UPSTREAM
+            await self._fail(
+                f"the Realtime server confirmed {shown} instead of audio/pcmu: its audio would play "
+                "as loud noise on the phone"
             )
             return
         first = not self._format_confirmed
         self._format_confirmed = True
         if first:
             logger.info(f"{self} server confirmed audio/pcmu both ways")
+            self._watch.confirmed()
+            self._confirmed_at = time.monotonic()
+            self._session_confirmed.set()
+        restore, self._restore_on_confirm = self._restore_on_confirm, False
+        if restore:
+            await self._restore_conversation()
         await super()._handle_evt_session_updated(evt)
+        if restore and self._respond_after_restore and self._context is not None:
+            self._respond_after_restore = False
+            await self._create_response()
         if self._pending_input:
             pending, self._pending_input = bytes(self._pending_input), bytearray()
             await self._append(pending)
@@ -280,7 +343,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             keep = int(g711.SAMPLE_RATE * self._user_audio_preroll_secs)
             self._user_audio_preroll_buffer = self._user_audio_preroll_buffer[-keep:]
         if not self._format_confirmed:
-            if self._format_failed:
+            if self._format_failed or self._failed:
                 return
             self._stats.held_before_session_bytes += len(ulaw)
             self._pending_input.extend(ulaw)
@@ -321,6 +384,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             self._stats.guard_dropped_bytes += len(ulaw)
             return
         await self.stop_ttfb_metrics()
+        self._watch.reply_started()
         current = self._current_audio_response
         if current is None or current.item_id != evt.item_id:
             if current is None:
@@ -397,7 +461,13 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
                 EndWorkerFrame(reason="realtime replies are noise"), FrameDirection.UPSTREAM
             )
 
+    async def _handle_evt_response_created(self, evt: Any) -> None:
+        self._watch.reply_started()  # the caller's turn is being answered (maybe by a function call)
+        await super()._handle_evt_response_created(evt)
+
     async def _handle_evt_response_done(self, evt: Any) -> None:
+        if evt.response.status == "completed":  # a session that answers is healthy again
+            self._reconnects_in_a_row = 0
         current = self._current_audio_response
         if current is not None:
             await self._release_held_reply(current.item_id)
@@ -421,6 +491,7 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
 
     async def _handle_evt_speech_stopped(self, evt: Any) -> None:
         self._speech_stopped_at = time.monotonic()
+        self._watch.caller_turn_ended(self._speech_stopped_at)
         await super()._handle_evt_speech_stopped(evt)
 
     async def _truncate_current_audio_response(self) -> None:
@@ -444,30 +515,41 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             )
         )
 
-    # ------------------------------------------------------------------ a broken OpenAI connection
+    # ------------------------------------------------------------------ opening, losing, reopening
+
+    async def _connect(self) -> None:
+        # Replaces the stock hook: it waits for the handshake inside setup() (a hung handshake holds the
+        # whole pipeline for websockets' 10 s open_timeout), uses the 1 MiB default max_size and turns
+        # every failure into a generic ErrorFrame. Here the handshake runs in a task, bounded by
+        # session_ready_timeout_s, and a failure is named and ends in the fallback.
+        if self._websocket is not None or self._failed or self._closing:
+            return
+        self._watch.opening(time.monotonic())
+        self._spawn(self._watch_session())
+        self._spawn(self._open_session())
 
     async def _receive_task_handler(self) -> None:
-        """Run the stock receive loop; when the connection ends under a live call, end the call cleanly.
+        """Run the stock receive loop; when the connection ends under a live call, reconnect or fall back.
 
         The stock loop stops at the first ``error`` event and on a closed socket, which would leave the
         caller in silence on an open call while every 20 ms append fails. Errors that do not end a
         session (a rejected truncate) resume the loop instead.
         """
-        reason = "the server closed the connection"
+        reason = loss_reason(None, self._max_message_bytes)
         while True:
             self._recoverable_error = False
             self._fatal_error = None
             try:
                 await super()._receive_task_handler()
-            except Exception as e:  # the socket failed (e.g. closed with 1011 mid-reply)
-                reason = f"{type(e).__name__}: {str(e)[:120]}"
+            except Exception as e:  # the socket failed (e.g. closed with 1011 mid-reply, or 1009)
+                reason = loss_reason(e, self._max_message_bytes)
                 break
             if self._recoverable_error and self._websocket is not None:
                 continue
             reason = self._fatal_error or reason
             break
         if not self._disconnecting:
-            await self._on_realtime_lost(reason)
+            await self._on_realtime_lost(reason, recoverable=self._fatal_error is None or self._expired)
 
     async def _handle_evt_error(self, evt: Any) -> None:
         error = evt.error
@@ -477,19 +559,10 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             self._stats.recovered_errors += 1
             logger.warning(f"{self} the server rejected a truncate ({error.message}); the call goes on")
             return
+        self._expired = error.code == "session_expired"
         self._fatal_error = f"error event {error.code or error.type}: {str(error.message)[:160]}"
-        await super()._handle_evt_error(evt)
-
-    async def _on_realtime_lost(self, reason: str) -> None:
-        if self._lost:
-            return
-        self._lost = True
-        self._stats.realtime_lost = 1
-        logger.error(
-            f"{self} lost the OpenAI Realtime session ({reason}): ending the call rather than leaving the "
-            "caller in silence"
-        )
-        await self.push_frame(EndWorkerFrame(reason="openai realtime session lost"), FrameDirection.UPSTREAM)
+        if not self._expired:
+            await super()._handle_evt_error(evt)
 
     async def _ws_send(self, realtime_message: Any) -> None:
         websocket = self._websocket
@@ -499,12 +572,38 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
             and not self._disconnecting
             and websocket.state is not State.OPEN
         ):
-            # closed under us: end the call once, rather than one ErrorFrame per 20 ms append
+            # closed under us: handle it once, rather than one ErrorFrame per 20 ms append
             await self._on_realtime_lost(f"the connection is {websocket.state.name.lower()}")
-        if self._lost:
+        if self._lost or self._failed or (websocket is not None and websocket.state is not State.OPEN):
             self._stats.dropped_after_loss += 1
             return
         await super()._ws_send(realtime_message)
+
+    async def stop(self, frame: Any) -> None:
+        """Stop the service (the call is ending): no reconnect, no fallback from here on.
+
+        Args:
+            frame: The end frame.
+        """
+        self._closing = True
+        await super().stop(frame)
+
+    async def cancel(self, frame: Any) -> None:
+        """Cancel the service (the call is ending): no reconnect, no fallback from here on.
+
+        Args:
+            frame: The cancel frame.
+        """
+        self._closing = True
+        await super().cancel(frame)
+
+    async def cleanup(self) -> None:
+        """Release resources, including the watch, reconnect and fallback tasks."""
+        self._closing = True
+        for task in list(self._side_tasks):
+            if task is not asyncio.current_task():
+                await self.cancel_task(task, timeout=1.0)
+        await super().cleanup()
 
     async def push_frame(self, frame: Frame, direction: FrameDirection = FrameDirection.DOWNSTREAM) -> None:
         """Push a frame as the stock service does, except frames whose journey ends here.
@@ -532,4 +631,8 @@ class OpenAIRealtimeMuLawLLMService(OpenAIRealtimeLLMService):
         """
         if isinstance(frame, TwilioMarkEchoFrame):
             self._playback.on_echo(frame)
+            if frame.label == FALLBACK_MARK and frame.played:
+                self._fallback_played.set()
+        elif isinstance(frame, InputAudioRawFrame):
+            self._stream_live.set()
         await super().process_frame(frame, direction)

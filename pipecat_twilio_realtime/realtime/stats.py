@@ -31,6 +31,10 @@ class RealtimeMuLawStats:
         first_reply_latency_ms: from the server's ``speech_stopped`` to the first reply delta, per turn.
         blocked_replies: reply items the noise guard stopped before the caller heard them as noise.
         guard_dropped_bytes: reply μ-law bytes the noise guard did not play.
+        reconnects: reconnect attempts (after a drop, a stall or the session time limit).
+        reconnect_ms: for each successful reconnect, milliseconds from the loss to the new confirmed session.
+        stalls: times the server went quiet while a reply was owed.
+        session_failure: why the session could not go on (then the caller heard the fallback), or ``None``.
     """
 
     appended_bytes: int = 0
@@ -51,6 +55,10 @@ class RealtimeMuLawStats:
     first_reply_latency_ms: list[float] = field(default_factory=list)
     blocked_replies: int = 0
     guard_dropped_bytes: int = 0
+    reconnects: int = 0
+    reconnect_ms: list[float] = field(default_factory=list)
+    stalls: int = 0
+    session_failure: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the counters as a plain dict (for metrics exporters)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from openai.types.realtime import RealtimeSessionCreateResponse
@@ -11,6 +12,7 @@ __all__ = [
     "BYTES_PER_MS",
     "DEFAULT_TURN_DETECTION",
     "PCM_24K",
+    "SessionRecord",
     "confirmed_session",
     "format_type",
     "initial_session",
@@ -114,3 +116,22 @@ def format_type(session: dict[str, Any], direction: Literal["input", "output"]) 
     """The session's audio format type for one direction (``audio/pcm`` when unset)."""
     fmt = session["audio"][direction].get("format") or {}
     return str(fmt.get("type") or "audio/pcm")
+
+
+@dataclass
+class SessionRecord:
+    """What one connection to the stand-in received and sent (one per websocket accepted).
+
+    Parameters:
+        path: The request path (with its query).
+        received: Every client event of this connection, parsed JSON, in order.
+        sent: Every server event sent on it, in order.
+    """
+
+    path: str
+    received: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[dict[str, Any]] = field(default_factory=list)
+
+    def received_of(self, event_type: str) -> list[dict[str, Any]]:
+        """The client events of one type this connection received."""
+        return [event for event in self.received if event.get("type") == event_type]
