@@ -11,7 +11,7 @@ import pytest
 from pipecat_twilio_realtime import twilio_protocol as tp
 
 DATA = Path(__file__).parent / "data"
-SID = "MZXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX"
+SID = "MZ18ad3ab5a668481ce02b83e7395059f0"  # the SID in tests/data/twilio_out_*.json
 
 
 def _doc(name: str) -> dict[str, Any]:
