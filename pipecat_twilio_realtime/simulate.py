@@ -40,6 +40,7 @@ from websockets.exceptions import InvalidStatus, InvalidURI
 
 from . import g711
 from .noise import NoiseDetector
+from .realtime import load_apology
 from .testing import (
     CallerReport,
     Dtmf,
@@ -52,6 +53,7 @@ from .testing import (
     load_clip,
     load_wav_as_ulaw,
 )
+from .testing.realtime import Faults, refused_url
 
 __all__ = [
     "SimulationResult",
@@ -65,7 +67,8 @@ __all__ = [
 
 Segment: TypeAlias = Speech | Silence | Dtmf | WaitForBotAudio | WaitForBotSilence
 PACKAGED_BOT = "pipecat_twilio_realtime.example"
-SCENARIOS = ("plain", "barge-in", "long")
+SCENARIOS = ("plain", "barge-in", "long", "openai-down", "drop")
+FAULT_SCENARIOS = {"openai-down": "OpenAI cannot be reached", "drop": "the OpenAI socket drops mid-reply"}
 MODULE_PROG = "python -m pipecat_twilio_realtime.simulate"
 CONVERT_HINT = "convert it first, e.g. ffmpeg -i IN -ar 8000 -ac 1 -c:a pcm_s16le OUT.wav"
 
@@ -89,6 +92,10 @@ class SimulationResult:
         answered_turns: How many of those the bot answered (bot audio arrived after the caller stopped).
         caller_rms: The caller's speech level (RMS of its PCM16 samples).
         vad_turns: Speech turns the Realtime stand-in's VAD detected (``None`` without our stand-in).
+        apology_heard: Whether the bot's fallback apology reached the caller, bit-exact.
+        reconnects: New OpenAI sessions the bot opened during the call (from its summary).
+        longest_silence_s: The longest stretch the caller heard nothing, from the call's start to the
+            last bot audio.
     """
 
     report: CallerReport
@@ -101,6 +108,9 @@ class SimulationResult:
     answered_turns: int = 0
     caller_rms: float = 0.0
     vad_turns: int | None = None
+    apology_heard: bool = False
+    reconnects: int = 0
+    longest_silence_s: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -127,8 +137,9 @@ def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segmen
     """The caller's script for a scenario.
 
     Args:
-        scenario: ``plain`` (greeting, one question, one answer), ``barge-in`` (talks over the answer)
-            or ``long`` (``turns`` questions in a row).
+        scenario: ``plain`` (greeting, one question, one answer), ``barge-in`` (talks over the answer),
+            ``long`` (``turns`` questions in a row), ``openai-down`` (the caller waits: OpenAI is
+            unreachable) or ``drop`` (the plain turn, with the OpenAI socket dropped mid-answer).
         question: The caller's speech, μ-law 8000 Hz.
         turns: Questions in the ``long`` scenario.
 
@@ -141,8 +152,10 @@ def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segmen
         WaitForBotAudio(after_s=0.2, timeout_s=8.0),
         WaitForBotSilence(),
     ]
-    if scenario == "plain":
+    if scenario in ("plain", "drop"):
         return greeting + turn
+    if scenario == "openai-down":  # the bot should apologise and end the call by itself
+        return [WaitForBotAudio(after_s=0.2, timeout_s=15.0), WaitForBotSilence(), Silence(8.0)]
     if scenario == "barge-in":
         interrupt = Speech(load_clip("caller_interrupt"), "talks over the bot")
         return [*greeting, Speech(question, "question"), WaitForBotAudio(after_s=1.0), interrupt, *turn[1:]]
@@ -338,6 +351,9 @@ async def run_simulation(
             or refuses the handshake.
     """
     show = _printer(quiet)
+    url_given = url
+    if url is not None and scenario in FAULT_SCENARIOS:
+        raise UsageError(f"--scenario {scenario} needs the simulator's own stand-in: leave out --url")
     question = _read_caller_wav(caller_wav) if caller_wav else load_clip("caller_question")
     script = script_for(scenario, question, turns=turns)
     standin: RealtimeStandIn | None = None
@@ -350,8 +366,12 @@ async def run_simulation(
                 if not env.get("OPENAI_API_KEY"):
                     raise UsageError("--real-openai needs OPENAI_API_KEY in the environment")
                 show("using the real OpenAI Realtime API")
+            elif scenario == "openai-down":
+                env.update(OPENAI_API_KEY="sk-offline-simulator", OPENAI_REALTIME_URL=refused_url())
+                show(f"OpenAI Realtime unreachable: {env['OPENAI_REALTIME_URL']} refuses connections")
             else:
-                standin = await stack.enter_async_context(RealtimeStandIn(speed=4.0))
+                faults = Faults(close_mid_reply=2) if scenario == "drop" else Faults()
+                standin = await stack.enter_async_context(RealtimeStandIn(speed=4.0, faults=faults))
                 env.update(OPENAI_API_KEY="sk-offline-simulator", OPENAI_REALTIME_URL=standin.url)
                 show(f"OpenAI Realtime stand-in on {standin.url}")
             # The simulated caller is not Twilio: unsigned local mode, no REST calls to Twilio.
@@ -372,7 +392,7 @@ async def run_simulation(
         )
         report = await _place_call(caller, url)
         show("call ended")
-        if standin is not None:
+        if url_given is None:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
                     # the bot's observer writes the summary as its pipeline ends; the bot exposes no event
@@ -407,6 +427,23 @@ def _judge(
         result.vad_turns = sum(
             1 for e in standin.sent if e.get("type") == "input_audio_buffer.speech_started"
         )
+    answer = "first bot audio after caller speech"
+    answered = any(what.startswith(answer) for _, what in report.events)
+    # dead air: from the call's start when the caller only listens, else from the first answer on
+    result.longest_silence_s = report.longest_silence_s(answer if speech and answered else None)
+    result.reconnects = int(((summary or {}).get("realtime") or {}).get("reconnects", 0))
+    apology = load_apology().replace(b"\x7f", b"\xff")
+    apology += b"\xff" * (-len(apology) % 160)  # the transport pads the last 20 ms chunk with silence
+    result.apology_heard = apology in bytes(report.received_audio).replace(b"\x7f", b"\xff")
+    if scenario == "openai-down":
+        if not result.apology_heard:
+            result.problems.append("OpenAI was unreachable and the caller did not hear the apology")
+        if not report.bot_closed_first:
+            result.problems.append("OpenAI was unreachable and the bot did not end the call")
+    elif result.apology_heard:
+        result.problems.append("the bot gave up on the call (the caller heard the apology)")
+    if scenario == "drop" and result.reconnects < 1:
+        result.problems.append("the OpenAI socket dropped and the bot did not reconnect")
     if not report.received_audio:
         result.problems.append("the caller heard nothing from the bot")
     if result.answered_turns < result.caller_turns:
@@ -428,7 +465,8 @@ def _judge(
     if scenario == "barge-in" and not report.barge_in_latencies_s:
         result.problems.append("barge-in: the bot never cleared Twilio")
     if standin is not None:
-        result.bit_exact = bit_exact_fraction(bytes(report.received_audio), standin.reply_audio)
+        produced = standin.reply_audio + (apology if result.apology_heard else b"")
+        result.bit_exact = bit_exact_fraction(bytes(report.received_audio), produced)
         if result.bit_exact < 0.999:
             result.problems.append(f"only {result.bit_exact:.1%} of the bytes reached Twilio unchanged")
     return result
@@ -462,10 +500,11 @@ def _print_result(result: SimulationResult, scenario: str) -> None:
         audio = "speech"
     print(f"  audio:     {audio}")
     vad = f", stand-in VAD heard {result.vad_turns}" if result.vad_turns is not None else ""
-    print(
-        f"  turns:     {result.answered_turns} of {result.caller_turns} caller turn(s) answered "
-        f"(caller audio RMS {result.caller_rms:.0f} = {_dbfs(result.caller_rms)}{vad})"
-    )
+    if result.caller_turns:
+        print(
+            f"  turns:     {result.answered_turns} of {result.caller_turns} caller turn(s) answered "
+            f"(caller audio RMS {result.caller_rms:.0f} = {_dbfs(result.caller_rms)}{vad})"
+        )
     if result.bit_exact is not None:
         exact = "bit-exact" if result.bit_exact >= 0.999 else "NOT bit-exact"
         print(f"  bytes:     {exact} ({result.bit_exact:.2%} of received bytes identical to OpenAI's)")
@@ -477,6 +516,21 @@ def _print_result(result: SimulationResult, scenario: str) -> None:
             else "no clear received"
         )
         print(f"  barge-in:  {shown}")
+    if scenario in FAULT_SCENARIOS or result.apology_heard or result.reconnects:
+        print(f"  fault:     {FAULT_SCENARIOS.get(scenario, 'none injected')}")
+        heard = "the spoken apology (bit-exact)" if result.apology_heard else "no apology"
+        since = "the first answer" if result.caller_turns else "the call's start"
+        print(f"  heard:     {heard}; longest silence since {since}: {result.longest_silence_s:.1f} s")
+        if report.bot_closed_first:
+            ending = f"the bot ended the call {result.call_s:.1f} s in"
+        else:
+            ending = "the caller hung up at the end of its script"
+        recovery = (
+            f", after {result.reconnects} reconnect(s) with the conversation carried over"
+            if result.reconnects
+            else ""
+        )
+        print(f"  ending:    {ending}{recovery}")
     print(f"  result:    {'OK' if result.ok else 'FAILED: ' + '; '.join(result.problems)}")
 
 

@@ -47,25 +47,8 @@ class FaultyCall:
     log: list[str] = field(default_factory=list)
 
     def longest_silence_s(self, after: str | None = None) -> float:
-        """The longest stretch the caller heard nothing, up to the last audio received.
-
-        Counted from the call's start, or from the first caller event named ``after`` (e.g.
-        ``"first bot audio after caller speech"``). Playout is rebuilt from arrival times: each message
-        plays for ``bytes / 8000`` s once it has arrived and the audio before it has played (Pipecat
-        sends at twice real time, so audio queues at the caller).
-        """
-        since = self.started_at
-        if after is not None:
-            since += next(t for t, what in self.report.events if what.startswith(after))
-        played_until, longest = since, 0.0
-        for at, size in self.report.media_received_at:
-            if at < since:
-                continue
-            if at > played_until:
-                longest = max(longest, at - played_until)
-                played_until = at
-            played_until += size / 8000
-        return longest
+        """The longest stretch the caller heard nothing (see ``CallerReport.longest_silence_s``)."""
+        return self.report.longest_silence_s(after)
 
 
 def apology_on_the_wire() -> bytes:

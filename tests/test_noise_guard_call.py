@@ -29,7 +29,6 @@ from ._bot_helpers import BotCall, bot_app
 from ._twilio_helpers import serve
 
 
-
 def _wav(path: Path) -> Path:
     with wave.open(str(path), "wb") as w:
         w.setnchannels(1)

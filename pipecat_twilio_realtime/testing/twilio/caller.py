@@ -402,7 +402,7 @@ class SimulatedTwilioCaller:
             self.url, additional_headers=self.headers, max_size=2**22, open_timeout=self._open_timeout
         ) as ws:
             self._ws = ws
-            self._start = self._clock()
+            self._start = self.report.started_at = self._clock()
             await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
             await self._send(
                 {

@@ -148,6 +148,7 @@ class CallerReport:
         heard_at_clears: Length of :attr:`heard` (μ-law bytes) when each ``clear`` arrived.
         media_sent_at: Clock time of each ``media`` message sent (chunk ``i`` carries samples ``160*i`` on).
         media_received_at: Clock time and size of each ``media`` message received.
+        started_at: Clock time the call started (the websocket opened).
         events: ``(seconds since start, what)`` for each step: speech, DTMF, first bot audio after
             speech, marks, clears, violations, stop, close.
         bot_closed_first: Whether the bot closed the socket before the caller hung up.
@@ -177,6 +178,34 @@ class CallerReport:
     media_received_at: list[tuple[float, int]] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     bot_closed_first: bool = False
+    started_at: float = 0.0
+
+    def longest_silence_s(self, after: str | None = None) -> float:
+        """The longest stretch the caller heard nothing from the bot, up to the last audio received.
+
+        Counted from the call's start, or from the first of :attr:`events` whose text starts with ``after``
+        (e.g. ``"first bot audio after caller speech"``). Playout is rebuilt from arrival times: each
+        message plays for ``bytes / 8000`` s once it has arrived and the audio before it has played (bots
+        usually send faster than real time, so audio queues at the caller).
+
+        Args:
+            after: The event to count from (``None``: the call's start).
+
+        Returns:
+            Seconds.
+        """
+        since = self.started_at
+        if after is not None:
+            since += next(t for t, what in self.events if what.startswith(after))
+        played_until, longest = since, 0.0
+        for at, size in self.media_received_at:
+            if at < since:
+                continue
+            if at > played_until:
+                longest = max(longest, at - played_until)
+                played_until = at
+            played_until += size / g711.SAMPLE_RATE
+        return longest
 
     def write_wav(self, path: str | Path, *, with_silence: bool = True) -> Path:
         """Write what the caller heard as a PCM16 8000 Hz mono WAV.
