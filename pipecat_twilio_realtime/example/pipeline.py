@@ -21,6 +21,7 @@ from pipecat_twilio_realtime import (
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
     TwilioMediaStreamSerializer,
+    TwilioStopFrame,
     quote_for_log,
     watch_inactivity,
 )
@@ -131,6 +132,14 @@ async def run_bot(
     @transport.event_handler("on_client_connected")
     async def on_client_connected(_transport: Any, _ws: Any) -> None:
         await worker.queue_frames([LLMRunFrame()])  # the bot speaks first
+
+    # Twilio's 'stop' (the caller hung up) ends the pipeline by itself, often before the socket closes.
+    worker.add_reached_downstream_filter((TwilioStopFrame,))
+
+    @worker.event_handler("on_frame_reached_downstream")
+    async def on_frame_reached_downstream(_worker: Any, frame: Any) -> None:
+        if isinstance(frame, TwilioStopFrame):
+            call.set_outcome(CALLER_HUNG_UP)
 
     @transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(_transport: Any, _ws: Any) -> None:

@@ -166,7 +166,9 @@ class CallService:
         none_left = asyncio.create_task(self._none_left.wait())
         hurry = asyncio.create_task(self._hurry.wait())
         try:
-            await asyncio.wait({none_left, hurry}, timeout=self.drain_timeout_secs)
+            await asyncio.wait(
+                {none_left, hurry}, timeout=self.drain_timeout_secs, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             none_left.cancel()
             hurry.cancel()
