@@ -26,6 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
+from pipecat_twilio_realtime.example import ConfigError, load_settings, turn_away_twiml
 from pipecat_twilio_realtime.testing import (
     CallerReport,
     RealtimeStandIn,
@@ -186,6 +187,9 @@ async def test_sigterm_lets_the_live_call_finish_turns_new_calls_away_and_exits_
         status, twiml = await bot.webhook()
         assert status == 200 and f"<Dial>{TRANSFER_TO}</Dial>" in twiml and "<Connect>" not in twiml
         assert not call.done()  # the live call goes on
+        m = await bot.metrics()
+        assert m[f"{NS}draining"] == 1 and m[f"{NS}calls_active"] == 1
+        assert m[f'{NS}calls_refused_total{{kind="webhook",reason="draining"}}'] == 1
 
         report = await asyncio.wait_for(call, 60)
         call_ended = time.monotonic()
@@ -296,6 +300,27 @@ def served_per_worker(metrics_dir: Path) -> dict[str, float]:
             if s.name == f"{NS}calls_ended_total"
         )
     return served
+
+
+# ----------------------------------------------------------------------------- settings and command line
+
+
+def test_drain_and_transfer_settings() -> None:
+    base = {"ALLOW_UNSIGNED": "1", "OPENAI_API_KEY": "sk-x"}
+    defaults = load_settings(base)
+    assert defaults.drain_timeout_secs == 60 and defaults.transfer_to is None
+    chosen = load_settings({**base, "DRAIN_TIMEOUT_SECS": "0", "TRANSFER_TO": " +15550001111 "})
+    assert chosen.drain_timeout_secs == 0 and chosen.transfer_to == "+15550001111"
+    for bad in ("5550001111", "+0555", "+1 555 000", "sip:desk@example.com"):
+        with pytest.raises(ConfigError, match=r"TRANSFER_TO=.* is not an E\.164 number"):
+            load_settings({**base, "TRANSFER_TO": bad})
+    with pytest.raises(ConfigError, match="DRAIN_TIMEOUT_SECS='-1' must be at least 0"):
+        load_settings({**base, "DRAIN_TIMEOUT_SECS": "-1"})
+
+
+def test_turn_away_twiml() -> None:
+    assert '<Reject reason="busy" />' in turn_away_twiml(None)
+    assert "<Dial>+15550001111</Dial>" in turn_away_twiml("+15550001111")
 
 
 @pytest.mark.parametrize("workers", ["0"])
