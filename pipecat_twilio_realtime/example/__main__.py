@@ -28,15 +28,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--host", default=os.environ.get("HOST", "0.0.0.0"), help="default: $HOST or 0.0.0.0")  # noqa: S104
     parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("PORT", "8765")), help="default: $PORT or 8765"
+        "--port", type=int, default=os.environ.get("PORT", "8765"), help="default: $PORT or 8765"
     )
     parser.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("WORKERS", "1")),
+        default=os.environ.get("WORKERS", "1"),
         help="worker processes sharing the port (default: $WORKERS or 1); each call lives in one of them",
     )
-    return parser
+    return parser  # argparse converts string defaults with ``type``: a bad $PORT is a usage error too
 
 
 def _metrics_dir(workers: int) -> Path | None:
