@@ -10,6 +10,12 @@ What a stranger can reach, and what stops them (the README's Security section ha
   unsigned), the call cap is applied before ``accept()``, and the ``start`` message must carry a valid token
   for its own ``callSid``: only then is an OpenAI session opened and the call SID trusted for REST calls.
   A silent stream is ended after ``inactivity_timeout_secs``.
+
+Running it as a service (``service.py`` has the drain): ``GET /healthz`` (the process serves: 200),
+``GET /readyz`` (200 when it takes calls; 503 with the reason while draining or at its call cap) and
+``GET /metrics`` (Prometheus text, from :class:`~pipecat_twilio_realtime.metrics.CallMetrics`). A
+webhook that arrives while the process takes no call gets ``<Dial>TRANSFER_TO</Dial>``, or
+``<Reject reason="busy"/>``.
 """
 
 from __future__ import annotations
@@ -17,12 +23,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from loguru import logger
 from starlette.websockets import WebSocketDisconnect
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
@@ -38,9 +44,11 @@ from pipecat_twilio_realtime import (
     read_body_capped,
     require_twilio_signature,
 )
+from pipecat_twilio_realtime.metrics import CallMetrics, mark_process_dead
 
 from .pipeline import run_bot
-from .settings import UNSIGNED_SETTING, BotSettings
+from .service import FAILED, CallService, LiveCall
+from .settings import UNSIGNED_SETTING, BotSettings, load_settings
 
 _TRY_AGAIN_LATER = 1013  # websocket close code: the server is overloaded
 
@@ -89,6 +97,22 @@ def busy_twiml() -> str:
     return str(response)
 
 
+def turn_away_twiml(transfer_to: str | None) -> str:
+    """TwiML for a call this process does not take: ``<Dial>`` to ``transfer_to``, else busy.
+
+    Args:
+        transfer_to: An E.164 number (``TRANSFER_TO``), or ``None``.
+
+    Returns:
+        The TwiML document.
+    """
+    if transfer_to is None:
+        return busy_twiml()
+    response = VoiceResponse()
+    response.dial(transfer_to)
+    return str(response)
+
+
 async def wait_for_start(websocket: WebSocket, limit_secs: float) -> StreamStart:
     """Read Twilio's first messages until a valid ``start``.
 
@@ -121,8 +145,14 @@ async def wait_for_start(websocket: WebSocket, limit_secs: float) -> StreamStart
     return StreamStart(start.stream_sid, start.call_sid, start.account_sid, dict(start.custom_parameters))
 
 
-def create_app(settings: BotSettings, *, twilio_client: Any | None = None) -> FastAPI:
-    """Build the bot's web app: ``POST /twiml`` for Twilio's webhook and ``/ws`` for the media stream.
+def create_app(
+    settings: BotSettings,
+    *,
+    twilio_client: Any | None = None,
+    metrics: CallMetrics | None = None,
+    handle_signals: bool = False,
+) -> FastAPI:
+    """Build the bot's web app: ``POST /twiml``, ``/ws``, and ``/healthz``, ``/readyz``, ``/metrics``.
 
     Args:
         settings: The bot's settings. With a Twilio auth token every webhook and media stream must carry
@@ -130,14 +160,38 @@ def create_app(settings: BotSettings, *, twilio_client: Any | None = None) -> Fa
             local tests only) nothing is checked and the bot never calls Twilio's REST API.
         twilio_client: A ``twilio.rest.Client`` for hang-up (tests point one at a local server); by default
             the serializer builds one from the settings' credentials.
+        metrics: Where calls are counted (default: a new :class:`CallMetrics` with its own registry).
+        handle_signals: Drain on SIGTERM/SIGINT (taken from uvicorn while it serves: see ``service.py``).
+            Only for the app a uvicorn process serves in its main thread; never in tests that serve it
+            in-process.
 
     Returns:
-        The FastAPI app. ``app.state.call_summaries`` collects each finished call's stats summary and
-        ``app.state.calls`` is the per-process :class:`~pipecat_twilio_realtime.CallLimiter`.
+        The FastAPI app. ``app.state.call_summaries`` collects each finished call's stats summary,
+        ``app.state.calls`` is the per-process :class:`~pipecat_twilio_realtime.CallLimiter`,
+        ``app.state.service`` the :class:`~.service.CallService` (live calls, drain) and
+        ``app.state.metrics`` the :class:`CallMetrics`.
     """
-    app = FastAPI(title="pipecat-twilio-realtime example bot")
+    metrics = CallMetrics() if metrics is None else metrics
+    calls = CallLimiter(settings.max_calls)
+    service = CallService(
+        calls, drain_timeout_secs=settings.drain_timeout_secs, on_draining=metrics.set_draining
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        installed = handle_signals and service.install_signal_handlers()
+        try:
+            yield
+        finally:
+            if installed:
+                service.restore_signal_handlers()
+            mark_process_dead()  # this process's live gauges leave the multiprocess directory
+
+    app = FastAPI(title="pipecat-twilio-realtime example bot", lifespan=lifespan)
     app.state.call_summaries = []
-    calls = app.state.calls = CallLimiter(settings.max_calls)
+    app.state.calls = calls
+    app.state.service = service
+    app.state.metrics = metrics
     token = settings.twilio_auth_token
     validator = TwilioSignatureValidator(token, public_host=settings.public_host) if token else None
     secret = settings.stream_binding_secret or token
@@ -147,6 +201,21 @@ def create_app(settings: BotSettings, *, twilio_client: Any | None = None) -> Fa
             f"UNSIGNED MODE ({UNSIGNED_SETTING}): no Twilio signature or stream binding is checked and "
             "anyone who reaches this server can open OpenAI sessions. For local tests only."
         )
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        ready, reason = service.readiness()
+        body = {"ready": ready, "reason": reason, "active_calls": calls.active, "max_calls": calls.max_calls}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        body, content_type = metrics.render()
+        return Response(body, media_type=content_type)
 
     @app.post("/twiml")
     async def twiml(request: Request) -> Response:
@@ -158,17 +227,25 @@ def create_app(settings: BotSettings, *, twilio_client: Any | None = None) -> Fa
             check = await validator.check_request(request)
             if not check.ok:
                 logger.warning(f"refused a webhook ({check.status}): {check.reason}")
+                metrics.call_refused("webhook", check.code or "signature")
                 return Response(check.reason, status_code=check.status, media_type="text/plain")
             form = dict(check.params)
         else:
             try:
                 body = await read_body_capped(request)
             except (BodyTooLarge, ValueError) as e:
+                metrics.call_refused("webhook", "body_too_large")
                 return Response(str(e), status_code=413, media_type="text/plain")
             form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        if calls.active >= calls.max_calls:
-            logger.warning(f"busy: {calls.active} calls already (MAX_CALLS={calls.max_calls})")
-            return Response(busy_twiml(), media_type="application/xml")
+        ready, why = service.readiness()
+        if not ready:
+            where = "transferred" if settings.transfer_to else "busy"
+            if why == "draining":
+                logger.warning(f"{where}: draining, no new calls")
+            else:
+                logger.warning(f"{where}: {calls.active} calls already (MAX_CALLS={calls.max_calls})")
+            metrics.call_refused("webhook", why)
+            return Response(turn_away_twiml(settings.transfer_to), media_type="application/xml")
         parameters = {"caller": form.get("From", "")}
         if binder is not None:
             try:
@@ -177,35 +254,45 @@ def create_app(settings: BotSettings, *, twilio_client: Any | None = None) -> Fa
                 )
             except ValueError as e:
                 logger.warning(f"refused a signed webhook without usable call SIDs: {e}")
+                metrics.call_refused("webhook", "missing_sids")
                 return Response("missing CallSid/AccountSid", status_code=400, media_type="text/plain")
         return Response(twiml_for(settings.public_host, parameters), media_type="application/xml")
 
     @app.websocket("/ws")
     async def media_stream(websocket: WebSocket) -> None:
         if validator is not None and not await require_twilio_signature(websocket, validator):
+            metrics.call_refused("stream", "signature")
             return  # refused before the handshake completes (HTTP 403), nothing started
         if not calls.try_acquire():
             logger.warning(
                 f"refused a media stream: {calls.active} calls already (MAX_CALLS={calls.max_calls})"
             )
+            metrics.call_refused("stream", "at_cap")
             await websocket.close(code=_TRY_AGAIN_LATER)
             return
+        # A stream that arrives while draining is still served: its webhook was answered before the
+        # drain began and Twilio is connecting that caller now. The drain waits for it too.
+        call = LiveCall()
+        service.add(call)
         try:
-            await _serve_stream(websocket)
+            await _serve_stream(websocket, call)
         finally:
+            service.remove(call)
             calls.release()
 
-    async def _serve_stream(websocket: WebSocket) -> None:
+    async def _serve_stream(websocket: WebSocket, call: LiveCall) -> None:
         await websocket.accept()
         try:
             start = await wait_for_start(websocket, settings.start_timeout_secs)
         except TimeoutError:
             logger.warning("closing a media stream that sent no valid 'start' in time")
+            metrics.call_refused("stream", "no_start")
             with contextlib.suppress(RuntimeError):
                 await websocket.close(code=1008)
             return
         except WebSocketDisconnect:
             logger.warning("a media stream disconnected before 'start'")
+            metrics.call_refused("stream", "disconnected_before_start")
             return
         sids = f"call {quote_for_log(start.call_sid)} stream {quote_for_log(start.stream_sid)}"
         if binder is not None:
@@ -214,18 +301,40 @@ def create_app(settings: BotSettings, *, twilio_client: Any | None = None) -> Fa
             )
             if not bound.ok:
                 logger.warning(f"refused {sids}: stream binding {bound.reason} ({bound.detail})")
+                metrics.call_refused("stream", f"binding_{bound.reason}")
                 with contextlib.suppress(RuntimeError):
                     await websocket.close(code=1008)
                 return
         logger.info(f"{sids} starts (bound to its signed webhook: {binder is not None})")
-        await run_bot(
-            websocket,
-            settings,
-            stream_sid=start.stream_sid,
-            # Only a call whose stream carried its signed webhook's token may drive REST calls.
-            call_sid=start.call_sid if binder is not None else None,
-            summaries=app.state.call_summaries,
-            twilio_client=twilio_client,
-        )
+        call.stream_sid = start.stream_sid
+        metrics.call_started()
+        outcome = FAILED
+        try:
+            outcome = await run_bot(
+                websocket,
+                settings,
+                stream_sid=start.stream_sid,
+                # Only a call whose stream carried its signed webhook's token may drive REST calls.
+                call_sid=start.call_sid if binder is not None else None,
+                summaries=app.state.call_summaries,
+                twilio_client=twilio_client,
+                call=call,
+                metrics=metrics,
+            )
+        finally:
+            metrics.call_ended(call.outcome or outcome)
+            logger.info(f"{sids} ended: {call.outcome or outcome}")
 
     return app
+
+
+def create_app_from_env() -> FastAPI:
+    """The app for ``uvicorn --factory`` (and each ``--workers`` process): settings from the environment.
+
+    The environment (after ``.env``) is read in the process that serves: ``pipecat-twilio-bot`` loads
+    ``.env`` before starting the workers, which inherit it. Drains on SIGTERM.
+
+    Returns:
+        The app.
+    """
+    return create_app(load_settings(), handle_signals=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket
 from loguru import logger
@@ -21,12 +21,17 @@ from pipecat_twilio_realtime import (
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
     TwilioMediaStreamSerializer,
+    TwilioStopFrame,
     quote_for_log,
     watch_inactivity,
 )
 
+from .service import BOT_HUNG_UP, CALLER_HUNG_UP, FAILED, TIMED_OUT, LiveCall
 from .settings import BotSettings
 from .tools import HANDLERS, TOOLS
+
+if TYPE_CHECKING:
+    from pipecat_twilio_realtime.metrics import CallMetrics
 
 
 def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:
@@ -62,7 +67,9 @@ async def run_bot(
     call_sid: str | None = None,
     summaries: list[dict[str, Any]] | None = None,
     twilio_client: Any | None = None,
-) -> None:
+    call: LiveCall | None = None,
+    metrics: CallMetrics | None = None,
+) -> str:
     """Run one call's pipeline until the caller or the bot hangs up.
 
     Args:
@@ -74,7 +81,15 @@ async def run_bot(
             the bot just closes the socket.
         summaries: Where to append the call's ``MediaStatsObserver`` summary when it ends.
         twilio_client: A ``twilio.rest.Client`` for hang-up (default: built from the settings).
+        call: The service's handle on this call: it gets the worker and a way to end the call (the
+            drain uses them), and records who ended it.
+        metrics: Where the call's summary is counted.
+
+    Returns:
+        How the call ended: ``caller_hung_up``, ``bot_hung_up``, ``timed_out``, ``failed`` (the OpenAI
+        session was lost), or the outcome whoever ended it through ``call.end`` gave.
     """
+    call = LiveCall(stream_sid=stream_sid) if call is None else call
     hang_up = call_sid is not None and settings.twilio_account_sid is not None
     serializer = TwilioMediaStreamSerializer(
         stream_sid=stream_sid,
@@ -102,6 +117,9 @@ async def run_bot(
         if summaries is not None:
             summaries.append(summary)
 
+    if metrics is not None:
+        metrics.observe(observer)
+
     pipeline = Pipeline(
         [transport.input(), aggregators.user(), llm, transport.output(), aggregators.assistant()]
     )
@@ -115,13 +133,29 @@ async def run_bot(
     async def on_client_connected(_transport: Any, _ws: Any) -> None:
         await worker.queue_frames([LLMRunFrame()])  # the bot speaks first
 
+    # Twilio's 'stop' (the caller hung up) ends the pipeline by itself, often before the socket closes.
+    worker.add_reached_downstream_filter((TwilioStopFrame,))
+
+    @worker.event_handler("on_frame_reached_downstream")
+    async def on_frame_reached_downstream(_worker: Any, frame: Any) -> None:
+        if isinstance(frame, TwilioStopFrame):
+            call.set_outcome(CALLER_HUNG_UP)
+
     @transport.event_handler("on_client_disconnected")
     async def on_client_disconnected(_transport: Any, _ws: Any) -> None:
+        call.set_outcome(CALLER_HUNG_UP)
+        await worker.cancel()
+
+    async def end_call(reason: str) -> None:
+        logger.warning(f"ending stream {quote_for_log(stream_sid)}: {reason}")
         await worker.cancel()
 
     async def on_idle(reason: str) -> None:
-        logger.warning(f"ending stream {quote_for_log(stream_sid)}: {reason}")
-        await worker.cancel()
+        call.set_outcome(TIMED_OUT)
+        await end_call(reason)
+
+    call.worker = worker
+    call.set_ender(end_call)
 
     logger.info(f"stream {quote_for_log(stream_sid)} starts (hang-up through Twilio: {hang_up})")
     watchdog = asyncio.create_task(watch_inactivity(serializer, settings.inactivity_timeout_secs, on_idle))
@@ -129,7 +163,17 @@ async def run_bot(
         runner = WorkerRunner(handle_sigint=False)
         await runner.add_workers(worker)
         await runner.run()
+    except Exception:
+        call.set_outcome(FAILED)
+        raise
     finally:
         watchdog.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await watchdog
+    realtime = llm.stats
+    if call.outcome in (None, CALLER_HUNG_UP) and (
+        realtime.realtime_lost or getattr(realtime, "session_failures", 0)
+    ):
+        call.outcome = FAILED  # the session died first; the socket closing after it is a consequence
+    call.set_outcome(BOT_HUNG_UP)  # nothing else ended it: the worker ended itself (end_call)
+    return call.outcome or BOT_HUNG_UP

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -15,6 +16,7 @@ DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
 UNSIGNED_SETTING = "ALLOW_UNSIGNED"
 _TRUE = {"1", "true", "yes", "on"}
 _MIN_SECRET_CHARS = 16
+_E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 class ConfigError(ValueError):
@@ -43,6 +45,11 @@ class BotSettings:
             a media stream is refused before any OpenAI session.
         inactivity_timeout_secs: ``INACTIVITY_TIMEOUT_SECS``: a call whose Twilio media stops for this long
             is ended (Twilio sends media every 20 ms, silence included).
+        transfer_to: ``TRANSFER_TO``: an E.164 number (``+15551234567``) a caller is sent to (``<Dial>``)
+            when this process takes no call (draining, or at ``MAX_CALLS``); unset:
+            ``<Reject reason="busy"/>``.
+        drain_timeout_secs: ``DRAIN_TIMEOUT_SECS``: after SIGTERM, how long live calls may go on before
+            they are ended and the process exits.
     """
 
     openai_api_key: str = field(repr=False)
@@ -58,6 +65,8 @@ class BotSettings:
     stream_binding_secret: str | None = field(default=None, repr=False)
     max_calls: int = 20
     inactivity_timeout_secs: float = 10.0
+    transfer_to: str | None = None
+    drain_timeout_secs: float = 60.0
 
     @property
     def checks_signatures(self) -> bool:
@@ -104,6 +113,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
             "TWILIO_AUTH_TOKEN is not set: without it the bot would serve anyone who finds its URL. Set "
             f"TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or {UNSIGNED_SETTING}=1 for local tests only"
         )
+    transfer_to = (env.get("TRANSFER_TO") or "").strip() or None
+    if transfer_to is not None and not _E164.fullmatch(transfer_to):
+        raise ConfigError(f"TRANSFER_TO={transfer_to!r} is not an E.164 number like +15551234567")
     host = (env.get("PUBLIC_HOST") or "").strip().removeprefix("https://").removeprefix("wss://").rstrip("/")
     return BotSettings(
         openai_api_key=key,
@@ -118,6 +130,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         stream_binding_secret=binding_secret,
         max_calls=int(_number(env, "MAX_CALLS", 20, minimum=1, kind=int)),
         inactivity_timeout_secs=_number(env, "INACTIVITY_TIMEOUT_SECS", 10.0, minimum=0.5),
+        transfer_to=transfer_to,
+        drain_timeout_secs=_number(env, "DRAIN_TIMEOUT_SECS", 60.0, minimum=0),
     )
 
 
