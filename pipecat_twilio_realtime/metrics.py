@@ -193,10 +193,10 @@ class CallMetrics:
             self.call_duration.observe(_number(summary.get("duration_s")))
         realtime = summary.get("realtime")
         if isinstance(realtime, Mapping):
-            # Newer service stats may count failures and reconnects themselves; older ones only say
-            # whether the session was lost.
-            failures = realtime.get("session_failures", realtime.get("realtime_lost"))
-            self.session_failures.inc(_number(failures))
+            # session_failure names why the session could not go on (start failures included);
+            # realtime_lost only says a running session was lost.
+            failed = bool(realtime.get("session_failure")) or bool(_number(realtime.get("realtime_lost")))
+            self.session_failures.inc(1 if failed else 0)
             self.reconnects.inc(_number(realtime.get("reconnects")))
 
     # ------------------------------------------------------------------ exposition

@@ -88,12 +88,16 @@ def test_a_summary_becomes_counters_and_histograms() -> None:
     assert m[f"{NS}realtime_reconnects_total"] == 2
 
 
-def test_newer_service_stats_count_failures_themselves_and_odd_values_count_zero() -> None:
+def test_session_failures_and_reconnects_come_from_the_service_stats_and_odd_values_count_zero() -> None:
     metrics = CallMetrics()
-    metrics.record_summary({"realtime": {"session_failures": 3, "realtime_lost": 1}})
+    # a start failure (refused, 401...) names itself in session_failure without a lost session
+    metrics.record_summary({"realtime": {"session_failure": "OpenAI rejected the API key (HTTP 401)"}})
+    metrics.record_summary({"realtime": {"realtime_lost": 1, "session_failure": "lost", "reconnects": 2}})
+    metrics.record_summary({"realtime": {"realtime_lost": 0, "session_failure": None, "reconnects": 1}})
     metrics.record_summary({"rx_bytes": -5, "tx_bytes": "x", "first_reply_ms": None, "realtime": [1]})
     m = rendered(metrics)
-    assert m[f"{NS}realtime_session_failures_total"] == 3
+    assert m[f"{NS}realtime_session_failures_total"] == 2  # one per failed call, however it failed
+    assert m[f"{NS}realtime_reconnects_total"] == 3
     assert m[f'{NS}ulaw_bytes_total{{direction="in"}}'] == 0
     assert m[f"{NS}first_reply_seconds_count"] == 0
 

@@ -27,6 +27,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipecat_twilio_realtime.example import ConfigError, load_settings, turn_away_twiml
+from pipecat_twilio_realtime.realtime import load_apology
 from pipecat_twilio_realtime.testing import (
     CallerReport,
     RealtimeStandIn,
@@ -230,7 +231,9 @@ async def test_a_call_still_running_at_the_drain_limit_is_ended_and_the_process_
         code = await bot.wait_exit(30)
         exited = time.monotonic()
     assert code == 0, bot.log.read_text()
-    assert report.bot_closed_first  # the bot ended it
+    assert report.bot_closed_first  # the bot ended it, politely: the apology reached the caller whole
+    apology = load_apology().replace(b"\x7f", b"\xff")
+    assert apology[: len(apology) // 160 * 160] in bytes(report.received_audio).replace(b"\x7f", b"\xff")
     assert report.violations == []
     log = bot.log.read_text()
     assert "drain limit: ending 1 call(s) still running" in log and "Traceback" not in log

@@ -46,6 +46,7 @@ def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:
     llm = OpenAIRealtimeMuLawLLMService(
         api_key=settings.openai_api_key,
         base_url=settings.realtime_url,
+        transfer_to=settings.transfer_to,  # when OpenAI fails: the apology, then this number
         settings=OpenAIRealtimeMuLawLLMService.Settings(
             model=settings.model,
             system_instruction=settings.system_prompt,
@@ -154,8 +155,13 @@ async def run_bot(
         call.set_outcome(TIMED_OUT)
         await end_call(reason)
 
+    async def end_politely(reason: str) -> None:
+        # at the drain limit: the apology, then hang-up (or transfer), as when OpenAI fails
+        logger.warning(f"ending stream {quote_for_log(stream_sid)} with the apology: {reason}")
+        await llm.end_with_fallback(reason)
+
     call.worker = worker
-    call.set_ender(end_call)
+    call.set_ender(end_politely)
 
     logger.info(f"stream {quote_for_log(stream_sid)} starts (hang-up through Twilio: {hang_up})")
     watchdog = asyncio.create_task(watch_inactivity(serializer, settings.inactivity_timeout_secs, on_idle))
@@ -171,9 +177,7 @@ async def run_bot(
         with contextlib.suppress(asyncio.CancelledError):
             await watchdog
     realtime = llm.stats
-    if call.outcome in (None, CALLER_HUNG_UP) and (
-        realtime.realtime_lost or getattr(realtime, "session_failures", 0)
-    ):
+    if call.outcome in (None, CALLER_HUNG_UP) and (realtime.realtime_lost or realtime.session_failure):
         call.outcome = FAILED  # the session died first; the socket closing after it is a consequence
     call.set_outcome(BOT_HUNG_UP)  # nothing else ended it: the worker ended itself (end_call)
     return call.outcome or BOT_HUNG_UP

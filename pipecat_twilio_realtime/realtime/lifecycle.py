@@ -195,6 +195,37 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
             logger.debug(f"{self} restored {len(params['messages'])} conversation item(s) in the new session")
         self._llm_needs_conversation_setup = False
 
+    async def end_with_fallback(self, reason: str) -> None:
+        """End the call on purpose (e.g. the server is shutting down) the way a failure ends it, politely.
+
+        A reply in progress is interrupted (Twilio's buffer cleared); the caller hears the fallback audio (the
+        apology), then the call is transferred (``transfer_to``) or hung up. Returns at once; the ending runs
+        in the background.
+
+        Args:
+            reason: Why, for the log line.
+        """
+        if self._failed or self._closing:
+            return
+        self._failed = True
+        how = f"transferred to {self._transfer_to}" if self._transfer_to else "hung up"
+        logger.warning(f"{self} ending the call ({reason}): the fallback audio, then {how}")
+        if self._current_audio_response is not None:
+            await self.broadcast_interruption()  # the apology now, not after the rest of the reply
+        self._spawn(
+            play_and_end(
+                self.push_frame,
+                audio=self._fallback_audio,
+                end_reason=self._ending(),
+                live=self._stream_live,
+                played=self._fallback_played,
+            )
+        )
+
+    def _ending(self) -> object:
+        """``EndWorkerFrame.reason``: a transfer when a number is set, else a plain end (hang-up)."""
+        return TwilioCallUpdate.transfer(self._transfer_to) if self._transfer_to else "openai realtime failed"
+
     async def _fail(self, what: str) -> None:
         """The session cannot go on: one ERROR line naming why, the event, the fallback (unless opted out)."""
         if self._failed or self._closing:
@@ -210,16 +241,11 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
         logger.error(f"{self} {what}: {ending}")
         await self._call_event_handler("on_session_failed", what)
         if self._end_call_on_failure:
-            reason: object = (
-                TwilioCallUpdate.transfer(self._transfer_to)
-                if self._transfer_to
-                else "openai realtime failed"
-            )
             self._spawn(
                 play_and_end(
                     self.push_frame,
                     audio=self._fallback_audio,
-                    end_reason=reason,
+                    end_reason=self._ending(),
                     live=self._stream_live,
                     played=self._fallback_played,
                 )

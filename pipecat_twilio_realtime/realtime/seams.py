@@ -44,15 +44,16 @@ def stock_seams(
     ours = [k for k in cls.__mro__ if k.__module__.split(".")[0] == package]
     source = "\n".join(inspect.getsource(k) for k in ours)
     members = {name: value for k in reversed(ours) for name, value in vars(k).items()}
-    # A method is a hook if the stock class has it, or if nothing of ours calls it: then only the stock
-    # class did, and a release that drops it leaves ours dead, which the canaries must report.
+    # A method is a hook if the stock class has it, or if it is private and nothing of ours calls it: then
+    # only the stock class did, and a release that drops it leaves ours dead, which the canaries must
+    # report. (Public methods of ours that the stock class lacks are our own API, called by apps.)
     hooks = tuple(
         sorted(
             name
             for name, value in members.items()
             if callable(value)
             and not name.startswith("__")
-            and (hasattr(stock, name) or f"self.{name}" not in source)
+            and (hasattr(stock, name) or (name.startswith("_") and f"self.{name}" not in source))
         )
     )
     declared = {name for k in ours for name in vars(k).get("__annotations__", {})}
