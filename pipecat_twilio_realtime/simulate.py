@@ -28,7 +28,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -44,6 +44,7 @@ from .realtime import load_apology
 from .testing import (
     CallerReport,
     Dtmf,
+    Faults,
     RealtimeStandIn,
     Silence,
     SimulatedTwilioCaller,
@@ -52,8 +53,9 @@ from .testing import (
     WaitForBotSilence,
     load_clip,
     load_wav_as_ulaw,
+    refused_url,
+    serve_app,
 )
-from .testing.realtime import Faults, refused_url
 
 __all__ = [
     "SimulationResult",
@@ -264,27 +266,6 @@ def _load_bot(path: Path | None) -> ModuleType:
     return module
 
 
-@contextlib.asynccontextmanager
-async def _serve(app: Any) -> AsyncIterator[int]:
-    import uvicorn
-
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(15):
-            while not server.started:
-                if task.done():
-                    await task
-                await asyncio.sleep(0.02)
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(task, 10)
-
-
 def _printer(quiet: bool) -> Any:
     start = time.monotonic()
 
@@ -383,7 +364,7 @@ async def run_simulation(
             except ValueError as e:  # the bot's ConfigError
                 raise UsageError(f"the bot's settings: {e}") from None
             summaries = app.state.call_summaries
-            port = await stack.enter_async_context(_serve(app))
+            port = await stack.enter_async_context(serve_app(app))
             url = f"ws://127.0.0.1:{port}/ws"
             show(f"{'example bot' if bot is None else f'bot {bot}'} serving on 127.0.0.1:{port}")
         show(f"simulated Twilio caller dials {url} — scenario: {scenario}")

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
-import uvicorn
+from pipecat_twilio_realtime.testing import serve_app
 
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
@@ -82,21 +79,7 @@ def stop(seq: int) -> str:
     )
 
 
-@contextlib.asynccontextmanager
-async def serve(app: Any) -> AsyncIterator[int]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1, yielding its port."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(10):
-            while not server.started:
-                await asyncio.sleep(0.01)
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+serve = serve_app  # the package's own helper: a uvicorn server on 127.0.0.1 for one test
 
 
 async def run_call_pipeline(

@@ -19,7 +19,10 @@ class PlaybackTracker:
     the transport may still hold back when a mark is stamped.
     """
 
-    def __init__(self, keep_items: int = 8) -> None:
+    KEEP_ITEMS = 8
+    """Recent reply items remembered (a barge-in truncates the current one; older ones are done)."""
+
+    def __init__(self, keep_items: int = KEEP_ITEMS) -> None:
         """Initialize the tracker.
 
         Args:

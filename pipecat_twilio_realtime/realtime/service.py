@@ -475,8 +475,8 @@ class OpenAIRealtimeMuLawLLMService(SessionLifecycle):
 
     async def _handle_bot_stopped_speaking(self) -> None:
         await super()._handle_bot_stopped_speaking()
-        if len(self._produced) > 8:
-            for item_id in list(self._produced)[:-8]:
+        if len(self._produced) > PlaybackTracker.KEEP_ITEMS:
+            for item_id in list(self._produced)[: -PlaybackTracker.KEEP_ITEMS]:
                 del self._produced[item_id]
 
     # ------------------------------------------------------------------ barge-in

@@ -4,7 +4,8 @@ Each helper runs a real websocket peer on 127.0.0.1.
 """
 
 from pipecat_twilio_realtime.testing.clips import CLIP_NAMES, CLIP_TEXTS, clip_duration_ms, load_clip
-from pipecat_twilio_realtime.testing.realtime import EnergyVad, RealtimeStandIn
+from pipecat_twilio_realtime.testing.realtime import EnergyVad, Faults, RealtimeStandIn, refused_url
+from pipecat_twilio_realtime.testing.serve import serve_app
 from pipecat_twilio_realtime.testing.twilio import (
     CallerReport,
     Dtmf,
@@ -23,6 +24,7 @@ __all__: list[str] = [
     "CallerReport",
     "Dtmf",
     "EnergyVad",
+    "Faults",
     "MarkEcho",
     "RealtimeStandIn",
     "Silence",
@@ -33,4 +35,6 @@ __all__: list[str] = [
     "clip_duration_ms",
     "load_clip",
     "load_wav_as_ulaw",
+    "refused_url",
+    "serve_app",
 ]
