@@ -299,7 +299,12 @@ def _message_counts(standin: TimedStandIn, callers: list[SimulatedTwilioCaller])
 
 
 async def load(
-    stack: str, calls: int, seconds: float, duty: float = 1.0, count_pushes: bool = False
+    stack: str,
+    calls: int,
+    seconds: float,
+    duty: float = 1.0,
+    count_pushes: bool = False,
+    extra_env: dict[str, str] | None = None,
 ) -> StackRun:
     """``calls`` concurrent calls for ``seconds``: bot CPU per call-minute, late frames, messages.
 
@@ -309,7 +314,9 @@ async def load(
     run = StackRun()
     kind = _stack(stack).kind
     counts_file = Path(f"/tmp/bench-pushes-{os.getpid()}")
-    extra = {"BENCH_COUNT_FRAMES": str(counts_file)} if count_pushes else {}
+    extra = dict(extra_env or {})
+    if count_pushes:
+        extra["BENCH_COUNT_FRAMES"] = str(counts_file)
     async with TimedStandIn(speed=4.0) as standin:
         proc, port = await _start_bot(stack, standin.url, duty, extra)
         try:
