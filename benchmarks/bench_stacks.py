@@ -380,7 +380,7 @@ async def main() -> None:
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     calls = [1] if args.quick else [int(n) for n in args.calls.split(",")]
-    seconds = 4.0 if args.quick else args.seconds
+    seconds = 2.0 if args.quick else args.seconds
     turns = 1 if args.quick else args.turns
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
@@ -388,7 +388,9 @@ async def main() -> None:
     if not args.load_only:
         await _latency_report(turns, repeats)
     stacks = [name for name in args.stacks.split(",") if name]
-    await _load_report(calls, seconds, repeats, stacks, args.count_pushes or args.quick)
+    if args.quick:  # the smoke test: three stacks, pushes counted in the load runs themselves
+        stacks = [name for name in stacks if name in ("default", "stock", "floor")]
+    await _load_report(calls, seconds, repeats, stacks, args.count_pushes, inline_pushes=args.quick)
 
 
 async def _latency_report(turns: int, repeats: int) -> None:
@@ -433,7 +435,12 @@ async def _latency_report(turns: int, repeats: int) -> None:
 
 
 async def _load_report(
-    calls: list[int], seconds: float, repeats: int, stacks: list[str], count_pushes: bool
+    calls: list[int],
+    seconds: float,
+    repeats: int,
+    stacks: list[str],
+    count_pushes: bool,
+    inline_pushes: bool = False,
 ) -> None:
     print(f"\n2. load: bot process CPU per call-minute and late frames, median of {repeats} interleaved runs")
     for name in stacks:
@@ -449,7 +456,7 @@ async def _load_report(
         for _ in range(repeats):
             for stack in stacks:  # an "ours" stack runs first: the floors talk as much as it did
                 duty = runs[pacer][-1].talk_share if pacer and runs[pacer] else 0.6
-                runs[stack].append(await load(stack, n, seconds, duty))
+                runs[stack].append(await load(stack, n, seconds, duty, count_pushes=inline_pushes))
         messages = runs
         cpu = {stack: [r.cpu_per_call_min for r in rs] for stack, rs in runs.items()}
         cpu_median = {stack: statistics.median(values) for stack, values in cpu.items()}
@@ -470,7 +477,10 @@ async def _load_report(
     print(f"\n   websocket messages per call-second ({calls[-1]} calls, median of the runs above)")
     header = f"  {'stack':<12} {'to Twilio':>10} {'from Twilio':>12} {'to OpenAI':>10} {'from OpenAI':>12}"
     pushes: dict[str, float] = {}
-    if count_pushes:  # one more run per stack with a push counter in the bot (its CPU is not read)
+    if inline_pushes:
+        header += f" {'frame pushes':>13}"
+        pushes = {stack: statistics.median(r.pushes_per_s for r in rs) for stack, rs in messages.items()}
+    elif count_pushes:  # one more run per stack with a push counter in the bot (its CPU is not read)
         header += f" {'frame pushes':>13}"
         for stack in stacks:
             pushes[stack] = (await load(stack, 1, min(seconds, 10.0), 0.6, count_pushes=True)).pushes_per_s
