@@ -15,7 +15,7 @@ stock: TwilioFrameSerializer → OpenAIRealtimeLLMService (Pipecat's defaults: 2
 The frame sizes and options of ours and the floor come from the environment (``bench_stacks.py`` sets
 them per stack): ``BENCH_OUT_CHUNKS`` (``audio_out_10ms_chunks``), ``BENCH_IN_FRAME_MS``
 (``inbound_frame_ms``), ``BENCH_APPEND_MS``, ``BENCH_MARK_MS``, ``BENCH_PASSTHROUGH`` (1/0),
-``BENCH_OBSERVER`` (1/0). Unset, they are the package's defaults.
+``BENCH_OBSERVER`` (1/0). Unset, they are the package's recommended values.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPI
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_twilio_realtime import (
+    RECOMMENDED_INBOUND_FRAME_MS,
     RECOMMENDED_OUT_10MS_CHUNKS,
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
@@ -58,7 +59,7 @@ def _env_int(name: str, default: int) -> int:
 
 
 OUT_CHUNKS = _env_int("BENCH_OUT_CHUNKS", RECOMMENDED_OUT_10MS_CHUNKS)
-IN_FRAME_MS = _env_int("BENCH_IN_FRAME_MS", TwilioMediaStreamSerializer.InputParams().inbound_frame_ms)
+IN_FRAME_MS = _env_int("BENCH_IN_FRAME_MS", RECOMMENDED_INBOUND_FRAME_MS)
 APPEND_MS = _env_int("BENCH_APPEND_MS", 0)  # 0: the service's default
 MARK_MS = _env_int("BENCH_MARK_MS", 0)  # 0: the service's default
 PASSTHROUGH = _env_int("BENCH_PASSTHROUGH", 1) == 1

@@ -131,16 +131,20 @@ LEAN_ENV = {
     "BENCH_APPEND_MS": str(LEAN_INBOUND_FRAME_MS),
 }
 STACKS: dict[str, Stack] = {
-    "default": Stack("ours", note="package defaults"),
-    "lean": Stack("ours", LEAN_ENV, f"no passthrough, {LEAN_INBOUND_FRAME_MS} ms in + appends"),
+    "default": Stack("ours", note="recommended: 100 ms out, 40 ms in, passthrough on"),
+    "lean": Stack("ours", LEAN_ENV, f"100 ms out, {LEAN_INBOUND_FRAME_MS} ms in + appends, no passthrough"),
     "ours-20ms": Stack(
         "ours",
         {"BENCH_OUT_CHUNKS": "2", "BENCH_IN_FRAME_MS": "20", "BENCH_APPEND_MS": "20", "BENCH_MARK_MS": "100"},
         "20 ms everywhere (before issue 15)",
     ),
     "stock": Stack("stock", note="Pipecat defaults, 20 ms"),
-    "floor": Stack("floor", note="no service, default sizes"),
-    "floor-lean": Stack("floor", {"BENCH_IN_FRAME_MS": str(LEAN_INBOUND_FRAME_MS)}, "no service, lean sizes"),
+    "floor": Stack("floor", note="no service, default's sizes (100 ms out, 40 ms in)"),
+    "floor-lean": Stack(
+        "floor",
+        {"BENCH_IN_FRAME_MS": str(LEAN_INBOUND_FRAME_MS)},
+        "no service, lean sizes (100 ms out, 60 ms in)",
+    ),
 }
 """Every stack the load runs know, by name."""
 

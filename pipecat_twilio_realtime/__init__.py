@@ -12,7 +12,12 @@ from .call_limits import CallLimiter, CallLimitReached, watch_inactivity
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .noise import NoiseFinding
 from .observer import CallStats, MediaStatsObserver
-from .performance import LEAN_INBOUND_FRAME_MS, RECOMMENDED_OUT_10MS_CHUNKS, recommended_transport_params
+from .performance import (
+    LEAN_INBOUND_FRAME_MS,
+    RECOMMENDED_INBOUND_FRAME_MS,
+    RECOMMENDED_OUT_10MS_CHUNKS,
+    recommended_transport_params,
+)
 from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
 from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
 from .twilio_protocol import TwilioProtocolError
@@ -36,6 +41,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "NoiseFinding",
     "OpenAIRealtimeMuLawLLMService",
     "PlaybackTracker",
+    "RECOMMENDED_INBOUND_FRAME_MS",
     "RECOMMENDED_OUT_10MS_CHUNKS",
     "RealtimeMuLawStats",
     "SignatureCheck",

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["LEAN_INBOUND_FRAME_MS", "RECOMMENDED_OUT_10MS_CHUNKS", "recommended_transport_params"]
+__all__ = [
+    "LEAN_INBOUND_FRAME_MS",
+    "RECOMMENDED_INBOUND_FRAME_MS",
+    "RECOMMENDED_OUT_10MS_CHUNKS",
+    "recommended_transport_params",
+]
 
 RECOMMENDED_OUT_10MS_CHUNKS = 10
 """``audio_out_10ms_chunks`` for Twilio: 100 ms ``media`` messages.
@@ -23,8 +28,17 @@ reply ends (Pipecat pads and flushes it on ``TTSStoppedFrame``), barge-in trunca
 mark interval, and the bot process spends far less CPU per call.
 """
 
+RECOMMENDED_INBOUND_FRAME_MS = 40
+"""``TwilioMediaStreamSerializer.InputParams.inbound_frame_ms`` to use: two Twilio frames per pipeline frame.
+
+Half the caller-frame pushes of 20 ms for 20 ms more on the oldest sample (the service appends each
+40 ms frame as it comes, so caller audio still reaches OpenAI well within 50 ms). ``InputParams`` keeps
+20 as its own default so existing pipelines see the same frames until they opt in.
+"""
+
 LEAN_INBOUND_FRAME_MS = 60
-"""``TwilioMediaStreamSerializer.InputParams.inbound_frame_ms`` of the documented lean configuration."""
+"""``inbound_frame_ms`` and ``append_interval_ms`` of the documented lean configuration (with
+``audio_passthrough=False``): 40 ms more on the oldest caller sample, for about a third of the pushes."""
 
 
 def recommended_transport_params() -> dict[str, Any]:

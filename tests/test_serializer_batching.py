@@ -11,6 +11,7 @@ import pytest
 from pipecat.frames.frames import EndFrame, InputAudioRawFrame, InputDTMFFrame, OutputAudioRawFrame
 
 from pipecat_twilio_realtime import (
+    RECOMMENDED_INBOUND_FRAME_MS,
     RECOMMENDED_OUT_10MS_CHUNKS,
     TwilioMarkEchoFrame,
     TwilioMediaStreamSerializer,
@@ -116,8 +117,10 @@ def test_recommended_outbound_size_is_the_one_number() -> None:
     assert params["audio_in_enabled"] and params["audio_out_enabled"]
     # the benchmark's "default" stack runs with it unless told otherwise
     os.environ.pop("BENCH_OUT_CHUNKS", None)
+    os.environ.pop("BENCH_IN_FRAME_MS", None)
     spec = importlib.util.spec_from_file_location("_bot_server", ROOT / "benchmarks" / "_bot_server.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.OUT_CHUNKS == RECOMMENDED_OUT_10MS_CHUNKS
+    assert module.IN_FRAME_MS == RECOMMENDED_INBOUND_FRAME_MS == 40
