@@ -1,14 +1,21 @@
 """A bot server for the stack benchmarks: ours, stock Pipecat or the floor, one process, prints its port.
 
-    python benchmarks/_bot_server.py --stack ours|ours-no-passthrough|stock|floor --realtime-url ws://127.0.0.1:PORT/v1/realtime
+    python benchmarks/_bot_server.py --stack ours|stock|floor --realtime-url ws://127.0.0.1:PORT/v1/realtime
 
-ours:  TwilioMediaStreamSerializer → OpenAIRealtimeMuLawLLMService → output, pipeline at 8 kHz
-       (``ours-no-passthrough``: the same with ``audio_passthrough=False``).
-floor: TwilioMediaStreamSerializer → a processor that plays caller frames straight back, in turns → output:
-       no LLM service, no OpenAI socket, no codec work beyond the serializer's. What Pipecat's transport and
-       frame machinery alone cost per call, the floor under any stack built on them.
+ours:  TwilioMediaStreamSerializer → OpenAIRealtimeMuLawLLMService → output, pipeline at 8 kHz, with
+       MediaStatsObserver on the worker (as every user runs it).
+floor: TwilioMediaStreamSerializer → a processor that plays caller audio straight back, in turns → output,
+       with MediaStatsObserver: no LLM service, no OpenAI socket, no codec work beyond the serializer's.
+       What Pipecat's transport and frame machinery alone cost per call at the same frame sizes, the floor
+       under any stack built on them.
 stock: TwilioFrameSerializer → OpenAIRealtimeLLMService (Pipecat's defaults: 24 kHz PCM with OpenAI) →
-       output, pipeline at 8 kHz in and out as Pipecat's Twilio examples run it.
+       output, pipeline at 8 kHz in and out as Pipecat's Twilio examples run it, 20 ms messages, no
+       MediaStatsObserver (it is ours; stock users do not run it).
+
+The frame sizes and options of ours and the floor come from the environment (``bench_stacks.py`` sets
+them per stack): ``BENCH_OUT_CHUNKS`` (``audio_out_10ms_chunks``), ``BENCH_IN_FRAME_MS``
+(``inbound_frame_ms``), ``BENCH_APPEND_MS``, ``BENCH_MARK_MS``, ``BENCH_PASSTHROUGH`` (1/0),
+``BENCH_OBSERVER`` (1/0). Unset, they are the package's recommended values.
 """
 
 from __future__ import annotations
@@ -36,33 +43,50 @@ from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
 
-from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService, TwilioMediaStreamSerializer
+from pipecat_twilio_realtime import (
+    RECOMMENDED_INBOUND_FRAME_MS,
+    RECOMMENDED_OUT_10MS_CHUNKS,
+    MediaStatsObserver,
+    OpenAIRealtimeMuLawLLMService,
+    TwilioMediaStreamSerializer,
+)
 from pipecat_twilio_realtime import twilio_protocol as tp
 
-APPEND_MS = int(os.environ.get("BENCH_APPEND_MS", "20"))
-MARK_MS = int(os.environ.get("BENCH_MARK_MS", "100"))
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "")
+    return int(value) if value else default
+
+
+OUT_CHUNKS = _env_int("BENCH_OUT_CHUNKS", RECOMMENDED_OUT_10MS_CHUNKS)
+IN_FRAME_MS = _env_int("BENCH_IN_FRAME_MS", RECOMMENDED_INBOUND_FRAME_MS)
+APPEND_MS = _env_int("BENCH_APPEND_MS", 0)  # 0: the service's default
+MARK_MS = _env_int("BENCH_MARK_MS", 0)  # 0: the service's default
+PASSTHROUGH = _env_int("BENCH_PASSTHROUGH", 1) == 1
+OBSERVER = _env_int("BENCH_OBSERVER", 1) == 1
 
 
 class PlayBack(FrameProcessor):
-    """The floor's "bot": caller frames go straight back out as bot audio, in turns.
+    """The floor's "bot": caller audio goes straight back out as bot audio, in turns.
 
-    It talks for the first ``duty`` of every 10 s (500 caller frames) and listens for the rest, so its
+    It talks for the first ``duty`` of every 10 s of caller audio and listens for the rest, so its
     outbound share can match the real bots' (``FLOOR_DUTY``, measured on ours by ``bench_stacks.py``).
     """
 
-    CYCLE_FRAMES = 500
+    CYCLE_BYTES = 10 * 8000 * 2  # 10 s of PCM16 at 8 kHz
 
     def __init__(self, duty: float) -> None:
         super().__init__()
-        self._talk_frames = round(duty * self.CYCLE_FRAMES)
-        self._frames = 0
+        self._talk_bytes = round(duty * self.CYCLE_BYTES)
+        self._bytes = 0
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         """Turn caller audio into bot audio while talking; pass everything else on."""
         await super().process_frame(frame, direction)
         if isinstance(frame, InputAudioRawFrame):
-            self._frames += 1
-            if self._frames % self.CYCLE_FRAMES < self._talk_frames:
+            at = self._bytes % self.CYCLE_BYTES
+            self._bytes += len(frame.audio)
+            if at < self._talk_bytes:
                 await self.push_frame(TTSAudioRawFrame(frame.audio, frame.sample_rate, frame.num_channels))
         else:
             await self.push_frame(frame, direction)
@@ -84,8 +108,9 @@ COUNTER = FrameCounter() if os.environ.get("BENCH_COUNT_FRAMES") else None
 
 
 def _stack_arg() -> str:
-    """The ``--stack`` this process serves (for naming the files it writes on SIGTERM)."""
-    return sys.argv[sys.argv.index("--stack") + 1]
+    """The ``--label`` (else ``--stack``) of this process (for naming the files it writes on SIGTERM)."""
+    flag = "--label" if "--label" in sys.argv else "--stack"
+    return sys.argv[sys.argv.index(flag) + 1]
 
 
 def _write_counts(*_: Any) -> None:
@@ -110,33 +135,45 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
             start = event if isinstance(event, tp.Start) else None
         serializer: Any
         llm: Any
-        if stack == "floor":
-            serializer = TwilioMediaStreamSerializer(stream_sid=start.stream_sid)
-            llm = PlayBack(float(os.environ.get("FLOOR_DUTY", "1")))
-        elif stack.startswith("ours"):
-            serializer = TwilioMediaStreamSerializer(stream_sid=start.stream_sid)
-            llm = OpenAIRealtimeMuLawLLMService(
-                api_key="sk-bench",
-                base_url=realtime_url,
-                append_interval_ms=APPEND_MS,
-                mark_interval_ms=MARK_MS,
-                audio_passthrough=stack != "ours-no-passthrough",
+        observers: list[BaseObserver] = [COUNTER] if COUNTER else []
+        out_chunks = 2
+        if stack in ("floor", "ours"):
+            out_chunks = OUT_CHUNKS
+            serializer = TwilioMediaStreamSerializer(
+                stream_sid=start.stream_sid,
+                params=TwilioMediaStreamSerializer.InputParams(inbound_frame_ms=IN_FRAME_MS),
             )
+        if stack == "floor":
+            llm = PlayBack(float(os.environ.get("FLOOR_DUTY", "1")))
+        elif stack == "ours":
+            options: dict[str, Any] = {"audio_passthrough": PASSTHROUGH}
+            if APPEND_MS:
+                options["append_interval_ms"] = APPEND_MS
+            if MARK_MS:
+                options["mark_interval_ms"] = MARK_MS
+            llm = OpenAIRealtimeMuLawLLMService(api_key="sk-bench", base_url=realtime_url, **options)
         else:
             params = TwilioFrameSerializer.InputParams(auto_hang_up=False)
             serializer = TwilioFrameSerializer(stream_sid=start.stream_sid, params=params)
             llm = OpenAIRealtimeLLMService(api_key="sk-bench", base_url=realtime_url)
+        if OBSERVER and stack != "stock":
+            observers.append(
+                MediaStatsObserver(serializer=serializer, service=llm if stack == "ours" else None)
+            )
         transport = FastAPIWebsocketTransport(
             websocket,
             FastAPIWebsocketParams(
-                audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                audio_out_10ms_chunks=out_chunks,
+                serializer=serializer,
             ),
         )
         context = LLMContextAggregatorPair(LLMContext())
         worker = PipelineWorker(
             Pipeline([transport.input(), context.user(), llm, transport.output(), context.assistant()]),
             params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-            observers=[COUNTER] if COUNTER else [],
+            observers=observers,
         )
 
         @transport.event_handler("on_client_connected")
@@ -158,7 +195,8 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
 async def main() -> None:
     """Serve until killed; print the port on stdout first."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--stack", choices=("ours", "ours-no-passthrough", "stock", "floor"), required=True)
+    parser.add_argument("--stack", choices=("ours", "stock", "floor"), required=True)
+    parser.add_argument("--label", help="the stack's name in the files written on SIGTERM")
     parser.add_argument("--realtime-url", required=True)
     args = parser.parse_args()
     logger.remove()

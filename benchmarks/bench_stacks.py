@@ -14,12 +14,16 @@ stand-in and the simulated Twilio callers run here and share one clock with each
    the caller; in: a caller ``media`` leaving → the ``input_audio_buffer.append`` carrying its first
    sample reaching the stand-in (so audio a resampler holds back counts). p50/p99/max.
 2. CPU seconds of the bot process per call-minute, N concurrent calls (caller talking and bot replying),
-   and late frames: gaps over 40 ms between consecutive outbound ``media`` within a reply. Medians of
-   ``--repeats`` interleaved runs. Two more stacks run beside ours and stock's here: ours with
-   ``audio_passthrough=False``, and the floor (``_bot_server.py --stack floor``): Pipecat's transport and
-   pipeline with no service at all, caller frames played straight back for the same share of the time as
-   ours talked in the same repetition. No stack built on Pipecat's transport at 20 ms frames can cost
-   less than the floor.
+   late frames (underruns: the caller's queued reply audio ran out more than 20 ms before the next
+   ``media`` of the same reply), websocket messages per call-second on both sockets, and
+   (``--count-pushes``) frame pushes per call-second. Medians of ``--repeats`` interleaved runs.
+   The stacks (``LOAD_STACKS``): ``default`` (the package's defaults, as a user gets them:
+   ``recommended_transport_params()``, MediaStatsObserver),
+   ``lean`` (the documented lean configuration), ``ours-20ms`` (20 ms everywhere, the defaults before
+   issue 15), stock, and the floors: Pipecat's transport and pipeline with our serializer and observer
+   and no service at all, caller audio played straight back for the same share of the time as ours
+   talked in the same repetition, at the default's and the lean configuration's frame sizes. No stack
+   built on Pipecat's transport at those frame sizes can cost less than its floor.
 3. bytes of websocket text on the OpenAI socket per call-second, each way.
 4. fidelity: fraction of received bytes identical to the stand-in's (ours); SNR of what reached the
    caller against the clip the stand-in played (stock: its 24 kHz replies are that clip sample-repeated).
@@ -36,14 +40,13 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from loguru import logger
 
-from pipecat_twilio_realtime import g711
+from pipecat_twilio_realtime import LEAN_INBOUND_FRAME_MS, g711
 from pipecat_twilio_realtime.simulate import bit_exact_fraction, script_for
 from pipecat_twilio_realtime.testing import CallerReport, RealtimeStandIn, SimulatedTwilioCaller, load_clip
 
@@ -94,6 +97,11 @@ class StackRun:
     rss_end_mb: float = 0.0
     caller_bytes_lost: float = 0.0
     talk_share: float = 0.0
+    twilio_out_per_s: float = 0.0  # websocket messages per call-second, bot -> Twilio
+    twilio_in_per_s: float = 0.0
+    openai_out_per_s: float = 0.0  # bot -> OpenAI
+    openai_in_per_s: float = 0.0
+    pushes_per_s: float = 0.0
 
 
 def _rss_mb(pid: int) -> float:
@@ -108,16 +116,58 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
-async def _start_bot(stack: str, url: str, duty: float = 1.0) -> tuple[asyncio.subprocess.Process, int]:
+@dataclass(frozen=True)
+class Stack:
+    """One benchmarked configuration: the bot kind and its ``_bot_server.py`` environment."""
+
+    kind: str  # ours | stock | floor
+    env: dict[str, str] = field(default_factory=dict)
+    note: str = ""
+
+
+LEAN_ENV = {
+    "BENCH_PASSTHROUGH": "0",
+    "BENCH_IN_FRAME_MS": str(LEAN_INBOUND_FRAME_MS),
+    "BENCH_APPEND_MS": str(LEAN_INBOUND_FRAME_MS),
+}
+STACKS: dict[str, Stack] = {
+    "default": Stack("ours", note="recommended: 100 ms out, 40 ms in, passthrough on"),
+    "lean": Stack("ours", LEAN_ENV, f"100 ms out, {LEAN_INBOUND_FRAME_MS} ms in + appends, no passthrough"),
+    "ours-20ms": Stack(
+        "ours",
+        {"BENCH_OUT_CHUNKS": "2", "BENCH_IN_FRAME_MS": "20", "BENCH_APPEND_MS": "20", "BENCH_MARK_MS": "100"},
+        "20 ms everywhere (before issue 15)",
+    ),
+    "stock": Stack("stock", note="Pipecat defaults, 20 ms"),
+    "floor": Stack("floor", note="no service, default's sizes (100 ms out, 40 ms in)"),
+    "floor-lean": Stack(
+        "floor",
+        {"BENCH_IN_FRAME_MS": str(LEAN_INBOUND_FRAME_MS)},
+        "no service, lean sizes (100 ms out, 60 ms in)",
+    ),
+}
+"""Every stack the load runs know, by name."""
+
+
+def _stack(name: str) -> Stack:
+    return STACKS[name] if name in STACKS else Stack(name)
+
+
+async def _start_bot(
+    stack: str, url: str, duty: float = 1.0, extra_env: dict[str, str] | None = None
+) -> tuple[asyncio.subprocess.Process, int]:
+    spec = _stack(stack)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         str(SERVER),
         "--stack",
+        spec.kind,
+        "--label",
         stack,
         "--realtime-url",
         url,
         stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, "FLOOR_DUTY": f"{duty:.4f}"},
+        env={**os.environ, **spec.env, **(extra_env or {}), "FLOOR_DUTY": f"{duty:.4f}"},
     )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 60)
@@ -164,11 +214,29 @@ def _in_latency(standin: TimedStandIn, report: CallerReport, bytes_per_8k_sample
 
 
 def _gaps(report: CallerReport) -> tuple[float, float]:
-    times = [t for t, _ in report.media_received_at]
-    gaps = [(b - a) * 1000 for a, b in pairwise(times) if b - a < 0.5]
+    """Underrun fraction and p99 gap between consecutive ``media`` within a reply (< 0.5 s apart).
+
+    An arrival is late when the audio the caller still had queued ran out more than 20 ms before it
+    (the messages are paced ahead of real time, so a gap longer than one message is not an underrun
+    by itself).
+    """
+    gaps: list[float] = []
+    late = 0
+    queued_ms = 0.0
+    previous: float | None = None
+    for at, size in report.media_received_at:
+        if previous is not None and at - previous < 0.5:
+            gap = (at - previous) * 1000
+            gaps.append(gap)
+            queued_ms -= gap
+            late += queued_ms < -20
+        else:
+            queued_ms = 0.0
+        queued_ms = max(queued_ms, 0.0) + size / 8
+        previous = at
     if not gaps:
         return 0.0, 0.0
-    return sum(g > 40 for g in gaps) / len(gaps), _pct(gaps, 99)
+    return late / len(gaps), _pct(gaps, 99)
 
 
 def _snr(received: bytes, clip: bytes) -> float:
@@ -199,28 +267,62 @@ async def latency_and_fidelity(stack: str, turns: int) -> StackRun:
         finally:
             await _stop_bot(proc)
     run.out_ms = _out_latency(standin, report)
-    run.in_ms = _in_latency(standin, report, 1.0 if stack == "ours" else 6.0)
+    ours = _stack(stack).kind == "ours"
+    run.in_ms = _in_latency(standin, report, 1.0 if ours else 6.0)
     run.up_bps, run.down_bps = standin.rx_text / seconds, standin.tx_text / seconds
     received = bytes(report.received_audio)
-    if stack == "ours":
+    if ours:
         run.exact = bit_exact_fraction(received, standin.reply_audio)
     greeting = load_clip("bot_greeting")
     run.snr_db = _snr(received[: len(greeting) + 4000], greeting)
     return run
 
 
-LOAD_STACKS = ("ours", "ours-no-passthrough", "stock", "floor")
-"""The stacks of the load runs, in the order they run (and are printed)."""
+LOAD_STACKS = ("default", "lean", "ours-20ms", "stock", "floor", "floor-lean")
+"""The stacks of the load runs, in the order they run (and are printed); the first one sets the floors'
+talking share."""
 
 
-async def load(stack: str, calls: int, seconds: float, duty: float = 1.0) -> StackRun:
-    """``calls`` concurrent calls for ``seconds``: bot CPU per call-minute and late frames.
+def _read_pushes(path: Path) -> int:
+    """The total of a ``BENCH_COUNT_FRAMES`` file (and remove it)."""
+    if not path.exists():
+        return 0
+    total = sum(int(line.split()[0]) for line in path.read_text().splitlines())
+    path.unlink()
+    return total
 
-    ``duty`` is the floor's talking share (the other stacks ignore it).
+
+def _message_counts(standin: TimedStandIn, callers: list[SimulatedTwilioCaller]) -> tuple[int, int, int, int]:
+    """Websocket messages so far: bot -> Twilio, Twilio -> bot, bot -> OpenAI, OpenAI -> bot."""
+    return (
+        sum(c.report.messages_received for c in callers),
+        sum(c.report.messages_sent for c in callers),
+        len(standin.received),
+        len(standin.sent),
+    )
+
+
+async def load(
+    stack: str,
+    calls: int,
+    seconds: float,
+    duty: float = 1.0,
+    count_pushes: bool = False,
+    extra_env: dict[str, str] | None = None,
+) -> StackRun:
+    """``calls`` concurrent calls for ``seconds``: bot CPU per call-minute, late frames, messages.
+
+    ``duty`` is the floors' talking share (the other stacks ignore it). With ``count_pushes`` the bot
+    counts every frame push (that costs CPU: do not read that run's CPU figure).
     """
     run = StackRun()
+    kind = _stack(stack).kind
+    counts_file = Path(f"/tmp/bench-pushes-{os.getpid()}")
+    extra = dict(extra_env or {})
+    if count_pushes:
+        extra["BENCH_COUNT_FRAMES"] = str(counts_file)
     async with TimedStandIn(speed=4.0) as standin:
-        proc, port = await _start_bot(stack, standin.url, duty)
+        proc, port = await _start_bot(stack, standin.url, duty, extra)
         try:
             script = script_for("long", load_clip("caller_question"), turns=100)
             callers = [SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script) for _ in range(calls)]
@@ -228,22 +330,31 @@ async def load(stack: str, calls: int, seconds: float, duty: float = 1.0) -> Sta
             await asyncio.sleep(1.0)  # calls set up
             cpu0, t0, run.rss_start_mb = _cpu_seconds(proc.pid), time.monotonic(), _rss_mb(proc.pid)
             heard0 = sum(c.report.ulaw_bytes_received for c in callers)
+            messages0 = _message_counts(standin, callers)
             await asyncio.sleep(seconds)
             cpu1, t1, run.rss_end_mb = _cpu_seconds(proc.pid), time.monotonic(), _rss_mb(proc.pid)
+            messages1 = _message_counts(standin, callers)
             heard = sum(c.report.ulaw_bytes_received for c in callers) - heard0
-            run.talk_share = heard / (calls * (t1 - t0) * 8000)
+            call_seconds = calls * (t1 - t0)
+            run.talk_share = heard / (call_seconds * 8000)
+            run.twilio_out_per_s, run.twilio_in_per_s, run.openai_out_per_s, run.openai_in_per_s = (
+                (b - a) / call_seconds for a, b in zip(messages0, messages1, strict=True)
+            )
             sent = sum(c.report.ulaw_bytes_sent for c in callers)
             await asyncio.sleep(0.3)  # the last frames in flight
-            if stack == "floor":  # no OpenAI socket: the floor plays caller audio back instead
+            if kind == "floor":  # no OpenAI socket: the floor plays caller audio back instead
                 run.caller_bytes_lost = float("nan")
             else:
-                appended = len(standin.appended_audio) / (6 if stack == "stock" else 1)
+                appended = len(standin.appended_audio) / (6 if kind == "stock" else 1)
                 run.caller_bytes_lost = max(0.0, 1 - appended / sent) if sent else 0.0
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            whole_call_seconds = time.monotonic() - t0 + 1.0
         finally:
             await _stop_bot(proc)
+    if count_pushes:
+        run.pushes_per_s = _read_pushes(Path(f"{counts_file}.{stack}")) / (calls * whole_call_seconds)
     run.cpu_per_call_min = (cpu1 - cpu0) / (calls * (t1 - t0) / 60)
     late = [_gaps(c.report) for c in callers]
     run.late_fraction = statistics.mean(f for f, _ in late)
@@ -265,25 +376,33 @@ async def main() -> None:
     parser.add_argument("--turns", type=int, default=6, help="caller questions in the latency run")
     parser.add_argument("--load-only", action="store_true", help="only the load runs (section 2)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per figure (median)")
+    parser.add_argument("--stacks", default=",".join(LOAD_STACKS), help="load stacks, comma-separated")
+    parser.add_argument(
+        "--count-pushes", action="store_true", help="one more run per stack counting frame pushes"
+    )
     args = parser.parse_args()
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     calls = [1] if args.quick else [int(n) for n in args.calls.split(",")]
-    seconds = 4.0 if args.quick else args.seconds
+    seconds = 2.0 if args.quick else args.seconds
     turns = 1 if args.quick else args.turns
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     repeats = 1 if args.quick else args.repeats
     if not args.load_only:
         await _latency_report(turns, repeats)
-    await _load_report(calls, seconds, repeats)
+    stacks = [name for name in args.stacks.split(",") if name]
+    if args.quick:  # the smoke test: three stacks, pushes counted in the load runs themselves
+        stacks = [name for name in stacks if name in ("default", "stock", "floor")]
+    await _load_report(calls, seconds, repeats, stacks, args.count_pushes, inline_pushes=args.quick)
 
 
 async def _latency_report(turns: int, repeats: int) -> None:
-    runs: dict[str, list[StackRun]] = {"ours": [], "stock": []}
-    for _ in range(repeats):  # interleaved: ours, stock, ours, stock, ...
+    runs: dict[str, list[StackRun]] = {"default": [], "stock": []}
+    for _ in range(repeats):  # interleaved: ours (package defaults), stock, ours, stock, ...
         for stack, done in runs.items():
             done.append(await latency_and_fidelity(stack, turns))
+    runs["ours"] = runs.pop("default")
 
     def med(stack: str, figure: Any) -> float:
         return statistics.median(figure(r) for r in runs[stack])
@@ -319,38 +438,70 @@ async def _latency_report(turns: int, repeats: int) -> None:
     )
 
 
-async def _load_report(calls: list[int], seconds: float, repeats: int) -> None:
+async def _load_report(
+    calls: list[int],
+    seconds: float,
+    repeats: int,
+    stacks: list[str],
+    count_pushes: bool,
+    inline_pushes: bool = False,
+) -> None:
     print(f"\n2. load: bot process CPU per call-minute and late frames, median of {repeats} interleaved runs")
+    for name in stacks:
+        print(f"  {name:<12} {_stack(name).note}")
     print(
-        f"  {'calls':>5}  {'stack':<20} {'cpu-s/min':>9} {'(min-max)':>12} {'x stock':>8} "
+        f"  {'calls':>5}  {'stack':<12} {'cpu-s/min':>9} {'(min-max)':>12} {'x stock':>8} {'calls/core':>10} "
         f"{'late':>7} {'gap p99':>8} {'bot talks':>9} {'RSS start->end':>15} {'caller audio lost':>18}"
     )
+    pacer = next((name for name in stacks if _stack(name).kind == "ours"), None)
+    messages: dict[str, list[StackRun]] = {}
     for n in calls:
-        runs: dict[str, list[StackRun]] = {stack: [] for stack in LOAD_STACKS}
+        runs: dict[str, list[StackRun]] = {stack: [] for stack in stacks}
         for _ in range(repeats):
-            for stack in LOAD_STACKS:  # "ours" runs first: the floor talks as much as it did
-                runs[stack].append(
-                    await load(stack, n, seconds, runs["ours"][-1].talk_share if runs["ours"] else 1)
-                )
+            for stack in stacks:  # an "ours" stack runs first: the floors talk as much as it did
+                duty = runs[pacer][-1].talk_share if pacer and runs[pacer] else 0.6
+                runs[stack].append(await load(stack, n, seconds, duty, count_pushes=inline_pushes))
+        messages = runs
         cpu = {stack: [r.cpu_per_call_min for r in rs] for stack, rs in runs.items()}
         cpu_median = {stack: statistics.median(values) for stack, values in cpu.items()}
-        stock_cpu = cpu_median["stock"]
+        stock_cpu = cpu_median.get("stock", float("nan"))
         for stack, rs in runs.items():
             lost = statistics.median(r.caller_bytes_lost for r in rs)
             print(
-                f"  {n:>5}  {stack:<20} {cpu_median[stack]:>9.2f} "
+                f"  {n:>5}  {stack:<12} {cpu_median[stack]:>9.2f} "
                 f"{f'({min(cpu[stack]):.2f}-{max(cpu[stack]):.2f})':>12} "
                 f"{cpu_median[stack] / stock_cpu:>8.2f} "
+                f"{60 / cpu_median[stack]:>10.0f} "
                 f"{statistics.median(r.late_fraction for r in rs):>7.2%} "
                 f"{max(r.gap_p99_ms for r in rs):>6.1f}ms "
                 f"{statistics.median(r.talk_share for r in rs):>9.0%} "
                 f"{f'{rs[0].rss_start_mb:.0f}->{rs[-1].rss_end_mb:.0f} MB':>15} "
                 f"{'n/a' if math.isnan(lost) else f'{lost:.2%}':>18}"
             )
-        print(
-            f"         calls per core if CPU were the only limit: "
-            f"ours {60 / cpu_median['ours']:.0f}, stock {60 / stock_cpu:.0f}"
+    print(f"\n   websocket messages per call-second ({calls[-1]} calls, median of the runs above)")
+    header = f"  {'stack':<12} {'to Twilio':>10} {'from Twilio':>12} {'to OpenAI':>10} {'from OpenAI':>12}"
+    pushes: dict[str, float] = {}
+    if inline_pushes:
+        header += f" {'frame pushes':>13}"
+        pushes = {stack: statistics.median(r.pushes_per_s for r in rs) for stack, rs in messages.items()}
+    elif count_pushes:  # one more run per stack with a push counter in the bot (its CPU is not read)
+        header += f" {'frame pushes':>13}"
+        for stack in stacks:
+            pushes[stack] = (await load(stack, 1, min(seconds, 10.0), 0.6, count_pushes=True)).pushes_per_s
+    print(header)
+    for stack, rs in messages.items():
+
+        def med(figure: Any, rs: list[StackRun] = rs) -> float:
+            return statistics.median(figure(r) for r in rs)
+
+        line = (
+            f"  {stack:<12} {med(lambda r: r.twilio_out_per_s):>10.1f} "
+            f"{med(lambda r: r.twilio_in_per_s):>12.1f} "
+            f"{med(lambda r: r.openai_out_per_s):>10.1f} {med(lambda r: r.openai_in_per_s):>12.1f}"
         )
+        if stack in pushes:
+            line += f" {pushes[stack]:>13.0f}"
+        print(line)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,12 @@ from .call_limits import CallLimiter, CallLimitReached, watch_inactivity
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .noise import NoiseFinding
 from .observer import CallStats, MediaStatsObserver
+from .performance import (
+    LEAN_INBOUND_FRAME_MS,
+    RECOMMENDED_INBOUND_FRAME_MS,
+    RECOMMENDED_OUT_10MS_CHUNKS,
+    recommended_transport_params,
+)
 from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
 from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
 from .twilio_protocol import TwilioProtocolError
@@ -23,17 +29,20 @@ from .twilio_security import (
     require_twilio_signature,
 )
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "BINDING_PARAMETER",
     "BindingCheck",
     "BodyTooLarge",
     "CallLimitReached",
     "CallLimiter",
     "CallStats",
+    "LEAN_INBOUND_FRAME_MS",
     "MediaStatsObserver",
     "NoiseFinding",
     "OpenAIRealtimeMuLawLLMService",
     "PlaybackTracker",
+    "RECOMMENDED_INBOUND_FRAME_MS",
+    "RECOMMENDED_OUT_10MS_CHUNKS",
     "RealtimeMuLawStats",
     "SignatureCheck",
     "StreamBinder",
@@ -47,6 +56,7 @@ __all__ = [
     "__version__",
     "quote_for_log",
     "read_body_capped",
+    "recommended_transport_params",
     "require_twilio_signature",
     "watch_inactivity",
 ]

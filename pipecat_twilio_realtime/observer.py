@@ -187,7 +187,9 @@ class MediaStatsObserver(BaseObserver):
             time_source: Monotonic clock in seconds (inject one in tests).
             **kwargs: Passed to ``BaseObserver``.
         """
-        super().__init__(observe_every_push=True, **kwargs)
+        # Each frame once (its first push): a 20 ms call pushes ~500 frames a second, most of them
+        # frames passed along, and every push an observer takes costs a queue put and a task switch.
+        super().__init__(observe_every_push=False, **kwargs)
         self._params = params or MediaStatsObserver.InputParams()
         self._serializer = serializer
         self._service = service
@@ -205,6 +207,8 @@ class MediaStatsObserver(BaseObserver):
         self._summarised = False
         self._register_event_handler("on_call_summary")
         self._register_event_handler("on_noise_detected")
+        if serializer is not None:  # the wire tells us what was sent, and when the call's audio is over
+            serializer.set_listeners(on_media_sent=self._on_wire_media, on_end=self._on_wire_end)
 
     # ------------------------------------------------------------------ public
 
@@ -250,18 +254,32 @@ class MediaStatsObserver(BaseObserver):
 
     # ------------------------------------------------------------------ frames
 
+    async def cleanup(self) -> None:
+        """Write the summary if the call ended without the serializer seeing its end (socket gone)."""
+        await super().cleanup()
+        if not self._summarised:
+            await self.finish()
+
+    async def _on_wire_end(self) -> None:
+        """The serializer got ``EndFrame``/``CancelFrame``: the last audio is written, totals are final."""
+        if not self._summarised:
+            await self.finish()
+
+    async def _on_wire_media(self, ulaw: bytes) -> None:
+        """One outbound ``media`` message, as the serializer put it on the wire."""
+        await self._on_output_ulaw(ulaw, self._now())
+
     async def on_push_frame(self, data: FramePushed) -> None:
-        """Count one frame push (each frame once; the call end once it has left the output transport).
+        """Look at one frame, at its first push.
+
+        With a serializer, outbound audio and the call's end come from it (:meth:`_on_wire_media`,
+        :meth:`_on_wire_end`); without one, from the output transport's chunks and the worker's cleanup.
 
         Args:
             data: The push.
         """
         frame = data.frame
-        if isinstance(frame, (EndFrame, CancelFrame)):
-            if isinstance(data.source, BaseOutputTransport) and not self._summarised:
-                await self.finish()
-            return
-        if not data.first_push:
+        if isinstance(frame, (EndFrame, CancelFrame)) or not data.first_push:
             return
         now = self._now()
         if self._stats.started_at is None:
@@ -271,13 +289,13 @@ class MediaStatsObserver(BaseObserver):
         downstream = data.direction == FrameDirection.DOWNSTREAM
 
         if isinstance(frame, InputAudioRawFrame):
-            self._stats.rx_frames += 1
+            self._stats.rx_frames += 1  # replaced by the serializer's count of media messages
             if self._params.caller_levels and frame.audio:
                 self._levels.append(_rms(frame.audio))
         elif isinstance(frame, OutputAudioRawFrame):
-            # The output transport re-pushes each chunk it has written to the socket: those are the
-            # 20 ms frames Twilio got. Frames on their way to the transport are not counted twice.
-            if isinstance(data.source, BaseOutputTransport):
+            # The output transport pushes each chunk it has written to the socket (its first push):
+            # those are the frames Twilio got. With a serializer, its hook has seen them already.
+            if self._serializer is None and isinstance(data.source, BaseOutputTransport):
                 await self._on_output_audio(frame, now)
         elif isinstance(frame, BotStartedSpeakingFrame):  # broadcast both ways: count the turn once
             if not self._bot_speaking:
@@ -307,14 +325,20 @@ class MediaStatsObserver(BaseObserver):
             self._log_stats()
 
     async def _on_output_audio(self, frame: OutputAudioRawFrame, now: float) -> None:
+        if frame.sample_rate != g711.SAMPLE_RATE or len(frame.audio) % 2:
+            self._stats.tx_frames += 1
+            return
+        needs_wire = self._noise is not None or self._params.log_frames
+        # what a serializer would put on the wire (only encoded when something reads it)
+        await self._on_output_ulaw(g711.encode(frame.audio) if needs_wire else b"", now)
+
+    async def _on_output_ulaw(self, ulaw: bytes, now: float) -> None:
         self._stats.tx_frames += 1
         if self._speech_stopped_at is not None:
             self._stats.first_reply_ms.append((now - self._speech_stopped_at) * 1000)
             self._speech_stopped_at = None
-        needs_wire = self._noise is not None or self._params.log_frames
-        if not needs_wire or frame.sample_rate != g711.SAMPLE_RATE or len(frame.audio) % 2:
+        if not ulaw:
             return
-        ulaw = g711.encode(frame.audio)  # exactly what the serializer puts on the wire
         if self._params.log_frames:
             head = base64.b64encode(ulaw[:10]).decode("ascii")
             logger.debug(f"TX stream={self._sid()} bytes={len(ulaw)} head={head}")
@@ -360,6 +384,7 @@ class MediaStatsObserver(BaseObserver):
         stats = self._stats
         stats.stream_sid = self._serializer.stream_sid or stats.stream_sid
         stats.rx_bytes, stats.tx_bytes = wire.ulaw_bytes_received, wire.ulaw_bytes_sent
+        stats.rx_frames, stats.tx_frames = wire.media_received, wire.media_sent
         stats.marks_sent, stats.marks_played, stats.marks_flushed = (
             wire.marks_sent,
             wire.marks_played,

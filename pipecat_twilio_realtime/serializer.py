@@ -13,7 +13,7 @@ so every outbound message has exactly the documented keys.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -65,6 +65,10 @@ class TwilioStreamStats:
             or a transport message that is not a Twilio message).
         rate_dropped: inbound ``media`` messages dropped for arriving faster than
             ``max_inbound_rate`` times real time (beyond the burst allowance).
+        audio_frames_in: ``InputAudioRawFrame``s handed to the pipeline (one per ``media`` message,
+            or one per ``inbound_frame_ms`` of audio when batching).
+        stop_tail_bytes: μ-law bytes of a partial inbound batch still held when Twilio's ``stop``
+            arrived (the call was over; they are counted, not pushed).
     """
 
     media_sent: int = 0
@@ -82,6 +86,8 @@ class TwilioStreamStats:
     sequence_out_of_order: int = 0
     outbound_dropped: int = 0
     rate_dropped: int = 0
+    audio_frames_in: int = 0
+    stop_tail_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counters as a plain dict (for metrics exporters)."""
@@ -116,12 +122,19 @@ class TwilioMediaStreamSerializer(FrameSerializer):
                 sends in real time, so 2x leaves room for network catch-up; 0 disables the bound.
             inbound_burst_ms: Audio (ms of real time) that may arrive at once on top of the rate,
                 e.g. Twilio catching up after a network stall.
+            inbound_frame_ms: Caller audio per pipeline frame, a multiple of Twilio's 20 ms. 20 pushes
+                each ``media`` message as it arrives; 40 or 60 join 2 or 3 of them into one
+                ``InputAudioRawFrame`` (fewer pushes per call-second, less CPU) and hold the oldest
+                sample up to ``inbound_frame_ms - 20`` ms. ``dtmf`` and ``mark`` pass at once and the
+                batch goes on filling, so no audio is dropped; at ``stop`` (the call is over) the
+                partial batch is counted in ``stats.stop_tail_bytes``.
         """
 
         auto_hang_up: bool = True
         max_message_bytes: int = tp.MAX_MESSAGE_BYTES
         max_inbound_rate: float = 2.0
         inbound_burst_ms: int = 2000
+        inbound_frame_ms: int = 20
 
     def __init__(
         self,
@@ -167,6 +180,10 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             )
         if params.inbound_burst_ms < 0:
             raise ValueError(f"inbound_burst_ms must not be negative, got {params.inbound_burst_ms!r}")
+        if params.inbound_frame_ms < 20 or params.inbound_frame_ms % 20:
+            raise ValueError(
+                f"inbound_frame_ms must be a multiple of Twilio's 20 ms, got {params.inbound_frame_ms!r}"
+            )
 
         self._hang_up_enabled = False
         if params.auto_hang_up:
@@ -206,6 +223,13 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         self._bucket_capacity = self._refill_per_s + params.inbound_burst_ms * g711.SAMPLE_RATE / 1000
         self._bucket = self._bucket_capacity
         self._bucket_at = self._last_activity
+        # Inbound batching: μ-law of the media messages not yet pushed as one frame.
+        self._in_batch = bytearray()
+        self._in_batch_bytes = params.inbound_frame_ms * g711.SAMPLE_RATE // 1000
+        # Observer hook (MediaStatsObserver): told each outbound chunk's μ-law and the call's end.
+        self._media_listener: Callable[[bytes], Awaitable[None]] | None = None
+        self._end_listener: Callable[[], Awaitable[None]] | None = None
+        self._last_ulaw = b""
 
     # ------------------------------------------------------------------ public state
 
@@ -243,6 +267,23 @@ class TwilioMediaStreamSerializer(FrameSerializer):
     def custom_parameters(self) -> dict[str, str]:
         """The ``<Parameter>`` values from ``start`` (empty before it)."""
         return dict(self._start.custom_parameters) if self._start else {}
+
+    def set_listeners(
+        self,
+        *,
+        on_media_sent: Callable[[bytes], Awaitable[None]] | None = None,
+        on_end: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Hook an observer onto the wire (one of each; ``MediaStatsObserver`` sets them itself).
+
+        Args:
+            on_media_sent: Awaited with the μ-law of each outbound ``media`` message, as sent (so an
+                observer need not encode the audio again).
+            on_end: Awaited when ``EndFrame``/``CancelFrame`` reaches the serializer: the output
+                transport has written its last audio, so the wire totals are final.
+        """
+        self._media_listener = on_media_sent
+        self._end_listener = on_end
 
     # ------------------------------------------------------------------ setup
 
@@ -289,11 +330,16 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             if self._hang_up_enabled and not self._hangup_attempted and not self._stopped:
                 self._hangup_attempted = True
                 await self._hang_up(frame.reason)
+            if self._end_listener is not None:
+                await self._end_listener()
             return None
         if isinstance(frame, InterruptionFrame):
             return self._clear()
         if isinstance(frame, AudioRawFrame):
-            return self._media(frame)
+            message = self._media(frame)
+            if message is not None and self._media_listener is not None:
+                await self._media_listener(self._last_ulaw)
+            return message
         if isinstance(frame, (OutputTransportMessageFrame, OutputTransportMessageUrgentFrame)):
             # Pipecat's check reads ``message.get``: only a dict can be an RTVI message.
             if isinstance(frame.message, dict) and self.should_ignore_frame(frame):
@@ -335,6 +381,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             return None
         self._stats.media_sent += 1
         self._stats.ulaw_bytes_sent += len(ulaw)
+        self._last_ulaw = ulaw
         return tp.build_media(sid, ulaw)
 
     def _clear(self) -> str | None:
@@ -413,6 +460,8 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             return None
         if isinstance(event, tp.Stop):
             self._stopped = True
+            self._stats.stop_tail_bytes += len(self._in_batch)
+            self._in_batch.clear()
             logger.info(f"{self} Twilio stream {q(event.stream_sid)} stopped")
             return TwilioStopFrame(call_sid=event.call_sid, reason="twilio stop")
         return None  # pragma: no cover - every event type is handled above
@@ -469,9 +518,14 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             return None
         self._stats.media_received += 1
         self._stats.ulaw_bytes_received += len(event.payload)
-        return InputAudioRawFrame(
-            audio=g711.decode(event.payload), sample_rate=g711.SAMPLE_RATE, num_channels=1
-        )
+        payload = event.payload
+        if self._in_batch_bytes > _TWILIO_FRAME_BYTES:  # batching: one frame per inbound_frame_ms
+            self._in_batch += payload
+            if len(self._in_batch) < self._in_batch_bytes:
+                return None
+            payload, self._in_batch = bytes(self._in_batch), bytearray()
+        self._stats.audio_frames_in += 1
+        return InputAudioRawFrame(audio=g711.decode(payload), sample_rate=g711.SAMPLE_RATE, num_channels=1)
 
     def _on_mark(self, event: tp.Mark) -> Frame:
         name = event.name
@@ -566,3 +620,4 @@ class TwilioCallUpdate:
 
 _KEYPAD = {k.value for k in KeypadEntry}
 _MIN_MEDIA_CHARGE = g711.SAMPLE_RATE // 100  # 10 ms; Twilio's inbound chunks are 20 ms (160 bytes)
+_TWILIO_FRAME_BYTES = g711.SAMPLE_RATE // 50  # 20 ms

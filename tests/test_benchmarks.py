@@ -28,10 +28,14 @@ ROOT = Path(__file__).resolve().parent.parent
                 "3. OpenAI socket",
                 "4. fidelity",
                 "2. load",
-                "ours-no-passthrough",
+                "default",
+                "stock",
                 "floor",
+                "websocket messages per call-second",
+                "frame pushes",
             ],
         ),
+        ("bench_chunks.py", ["first audio", "barge-in: heard - truncate", "100ms"]),
     ],
 )
 def test_benchmark_runs_quick(script: str, rows: list[str]) -> None:

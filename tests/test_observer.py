@@ -83,6 +83,7 @@ async def test_healthy_call_counts_match_the_twilio_side_and_stay_quiet(logs: li
     speech = load_clip("bot_answer")
     report, observer, summaries = await run_call(g711.decode(speech), seconds=5.0)
     stats = observer.stats
+    assert observer.observe_every_push is False  # each frame once; the wire totals come from the serializer
     assert stats.tx_bytes == len(report.received_audio) > 0  # tx = bytes Twilio actually got
     assert stats.rx_bytes == report.ulaw_bytes_sent
     assert stats.rx_frames == report.media_sent
