@@ -18,11 +18,13 @@ from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPI
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_twilio_realtime import (
+    RECOMMENDED_INBOUND_FRAME_MS,
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
     TwilioMediaStreamSerializer,
     TwilioStopFrame,
     quote_for_log,
+    recommended_transport_params,
     watch_inactivity,
 )
 
@@ -98,16 +100,13 @@ async def run_bot(
         account_sid=settings.twilio_account_sid if hang_up else None,
         auth_token=settings.twilio_auth_token if hang_up else None,
         twilio_client=twilio_client if hang_up else None,
+        # two Twilio frames per pipeline frame: half the pushes, 20 ms more on the oldest caller sample
+        params=TwilioMediaStreamSerializer.InputParams(inbound_frame_ms=RECOMMENDED_INBOUND_FRAME_MS),
     )
     transport = FastAPIWebsocketTransport(
         websocket,
-        FastAPIWebsocketParams(
-            audio_in_enabled=True,
-            audio_out_enabled=True,
-            audio_out_10ms_chunks=2,  # 20 ms Twilio media messages
-            add_wav_header=False,
-            serializer=serializer,
-        ),
+        # 100 ms Twilio media messages: the measured default (BENCHMARKS.md, "Message size")
+        FastAPIWebsocketParams(add_wav_header=False, serializer=serializer, **recommended_transport_params()),
     )
     llm = build_llm(settings)
     aggregators = LLMContextAggregatorPair(LLMContext(messages=[], tools=TOOLS))
