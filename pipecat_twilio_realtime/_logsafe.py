@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-__all__ = ["quote_for_log"]
+from loguru import logger
+
+__all__ = ["WarnOnce", "quote_for_log"]
 
 _PLAIN: Final = re.compile(r"[A-Za-z0-9_.:\-]+")
 DEFAULT_LOG_LIMIT: Final = 64
@@ -36,3 +38,31 @@ def quote_for_log(value: object, limit: int = DEFAULT_LOG_LIMIT) -> str:
     if len(text) > limit:
         text = text[:limit] + "…"
     return repr(text)
+
+
+class WarnOnce:
+    """Log each kind of problem once at a chosen level and its repeats at DEBUG.
+
+    A bad frame every 20 ms must neither flood the log nor hide that it goes on.
+    """
+
+    def __init__(self, owner: object, level: str = "WARNING") -> None:
+        """Initialize the logger.
+
+        Args:
+            owner: What the lines are about (its ``str`` starts each line).
+            level: The level of the first line of each kind.
+        """
+        self._owner = owner
+        self._level = level
+        self._seen: set[str] = set()
+
+    def __call__(self, kind: str, message: str) -> None:
+        """Log ``message``: at the chosen level the first time ``kind`` happens, at DEBUG after that."""
+        if kind in self._seen:
+            logger.opt(depth=1).debug(f"{self._owner} {message}")
+        else:
+            self._seen.add(kind)
+            logger.opt(depth=1).log(
+                self._level, f"{self._owner} {message} (repeats are logged at debug level)"
+            )

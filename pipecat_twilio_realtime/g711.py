@@ -15,6 +15,7 @@ at the same 8000 Hz rate.
 
 from __future__ import annotations
 
+import math
 import sys
 from array import array
 
@@ -27,10 +28,15 @@ __all__ = [
     "encode_sample",
     "pure_decode",
     "pure_encode",
+    "rms",
+    "wrong_format",
 ]
 
 SAMPLE_RATE = 8000
 """G.711 on a phone line runs at 8000 samples per second, one byte per sample."""
+
+PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
+"""The Pipecat setting that keeps a pipeline's audio at G.711's rate."""
 
 _BIAS = 0x84
 _CLIP14 = 8159  # 32635 >> 2: the largest magnitude μ-law can represent, in 14-bit units
@@ -154,3 +160,36 @@ def encode(pcm16: bytes | bytearray | memoryview) -> bytes:
     if _audioop is not None and not _BIG_ENDIAN:
         return _audioop.lin2ulaw(pcm16, 2)
     return pure_encode(pcm16)
+
+
+def wrong_format(sample_rate: int, num_channels: int) -> str | None:
+    """Say why PCM16 audio cannot become G.711 as it is, or ``None`` when it is 8000 Hz mono.
+
+    Nothing in this package resamples: audio at another rate is a configuration error to name, not fix.
+
+    Args:
+        sample_rate: The audio's rate.
+        num_channels: Its channels.
+
+    Returns:
+        The reason, with the setting that fixes it, or ``None``.
+    """
+    if sample_rate == SAMPLE_RATE and num_channels == 1:
+        return None
+    return (
+        f"{sample_rate} Hz x{num_channels} is not 8000 Hz mono, and μ-law is never resampled here. "
+        f"Use {PIPELINE_RATE_HINT}."
+    )
+
+
+def rms(pcm16: bytes | bytearray | memoryview) -> float:
+    """Root mean square of PCM16 little-endian samples (0.0 for none; a trailing odd byte is ignored)."""
+    data = bytes(pcm16[: len(pcm16) - len(pcm16) % 2])
+    if not data:
+        return 0.0
+    if _audioop is not None and not _BIG_ENDIAN:  # C: ~30x cheaper than Python on a 20 ms frame
+        return float(_audioop.rms(data, 2))
+    samples = array("h", data)
+    if _BIG_ENDIAN:  # pragma: no cover
+        samples.byteswap()
+    return math.sqrt(sum(s * s for s in samples) / len(samples))

@@ -56,15 +56,6 @@ from .serializer import TwilioMediaStreamSerializer
 
 __all__ = ["CallStats", "MediaStatsObserver"]
 
-try:  # the same C module g711 uses (stdlib up to 3.12, audioop-lts after)
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import audioop as _audioop
-except ImportError:  # pragma: no cover
-    _audioop = None  # type: ignore[assignment]
-
 try:  # proposed-turn frames exist in Pipecat 1.14; stay importable if they move
     from pipecat.frames.frames import ProposedUserStartedSpeakingFrame, ProposedUserStoppedSpeakingFrame
 
@@ -291,7 +282,7 @@ class MediaStatsObserver(BaseObserver):
         if isinstance(frame, InputAudioRawFrame):
             self._stats.rx_frames += 1  # replaced by the serializer's count of media messages
             if self._params.caller_levels and frame.audio:
-                self._levels.append(_rms(frame.audio))
+                self._levels.append(g711.rms(frame.audio))
         elif isinstance(frame, OutputAudioRawFrame):
             # The output transport pushes each chunk it has written to the socket (its first push):
             # those are the frames Twilio got. With a serializer, its hook has seen them already.
@@ -418,14 +409,6 @@ class MediaStatsObserver(BaseObserver):
         if self._transcript and self._params.log_transcripts:
             logger.info(f"BOT stream={self._sid()} {''.join(self._transcript).strip()!r}")
         self._transcript.clear()
-
-
-def _rms(pcm16: bytes) -> float:
-    pcm16 = pcm16[: len(pcm16) - len(pcm16) % 2]
-    if _audioop is not None:  # C: ~30x cheaper than NumPy on a 20 ms frame (benchmarks/bench_observer.py)
-        return float(_audioop.rms(pcm16, 2))
-    samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float64)
-    return float(np.sqrt(np.mean(samples * samples))) if len(samples) else 0.0
 
 
 def _median(values: list[float]) -> float | None:

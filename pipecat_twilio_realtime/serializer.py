@@ -35,12 +35,11 @@ from pipecat.serializers.base_serializer import FrameSerializer
 
 from . import g711
 from . import twilio_protocol as tp
+from ._logsafe import WarnOnce
 from ._logsafe import quote_for_log as q
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 
 __all__ = ["TwilioCallUpdate", "TwilioMediaStreamSerializer", "TwilioStreamStats"]
-
-PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
 
 
 @dataclass
@@ -213,7 +212,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         self._mark_index = 0
         self._pending_marks: dict[str, tuple[str, int]] = {}
         self._flushed_marks: dict[str, tuple[str, int]] = {}
-        self._warned: set[str] = set()
+        self._warn_once = WarnOnce(self)
 
         self._clock = clock
         self._last_activity = clock()
@@ -305,17 +304,10 @@ class TwilioMediaStreamSerializer(FrameSerializer):
             shown = ", ".join(f"{k}={v}" for k, v in wrong.items())
             raise ValueError(
                 f"{self}: Twilio audio is 8000 Hz μ-law and this serializer never resamples, "
-                f"but the pipeline runs at {shown}. Use {PIPELINE_RATE_HINT}."
+                f"but the pipeline runs at {shown}. Use {g711.PIPELINE_RATE_HINT}."
             )
 
     # ------------------------------------------------------------------ outbound
-
-    def _warn_once(self, kind: str, message: str) -> None:
-        if kind in self._warned:
-            logger.debug(f"{self} {message}")
-        else:
-            self._warned.add(kind)
-            logger.warning(f"{self} {message} (further ones logged at debug level)")
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         """Turn one frame into at most one Twilio message.
@@ -360,13 +352,10 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         return self._stream_sid
 
     def _media(self, frame: AudioRawFrame) -> str | None:
-        if frame.sample_rate != g711.SAMPLE_RATE or frame.num_channels != 1:
+        problem = g711.wrong_format(frame.sample_rate, frame.num_channels)
+        if problem is not None:
             self._stats.outbound_dropped += 1
-            self._warn_once(
-                "wrong_rate",
-                f"dropped outbound audio at {frame.sample_rate} Hz x{frame.num_channels}: Twilio needs "
-                f"8000 Hz mono and this serializer never resamples. Use {PIPELINE_RATE_HINT}.",
-            )
+            self._warn_once("wrong_rate", f"dropped outbound audio for Twilio: {problem}")
             return None
         if not frame.audio:
             return None

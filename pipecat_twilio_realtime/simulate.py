@@ -34,7 +34,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeAlias
 
-import numpy as np
 from loguru import logger
 from websockets.exceptions import InvalidStatus, InvalidURI
 
@@ -206,10 +205,7 @@ def pcm_rms(ulaw: bytes) -> float:
     Returns:
         The RMS in PCM16 units.
     """
-    if not ulaw:
-        return 0.0
-    samples = np.frombuffer(g711.decode(ulaw), dtype="<i2").astype(np.float64)
-    return float(np.sqrt(np.mean(samples * samples)))
+    return g711.rms(g711.decode(ulaw))
 
 
 def _dbfs(rms: float) -> str:

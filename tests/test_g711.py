@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from types import ModuleType
@@ -171,3 +172,26 @@ def test_the_encode_table_is_right_whenever_it_is_built(monkeypatch: pytest.Monk
     monkeypatch.setattr(g711, "_encode_table", None)  # rebuild it here, not in whichever test ran first
     expected = bytes(g711.encode_sample(v) for v in range(-32768, 32768))
     assert g711.pure_encode(EVERY_PCM16) == expected
+
+
+# ----------------------------------------------------------------------------- rms and the format rule
+
+
+def test_rms_of_pcm16() -> None:
+    assert g711.rms(b"") == 0.0 and g711.rms(b"\x00") == 0.0  # nothing, or one odd byte
+    square = (1000).to_bytes(2, "little", signed=True) + (-1000).to_bytes(2, "little", signed=True)
+    assert g711.rms(square * 80) == 1000.0
+    assert g711.rms(square * 80 + b"\x7f") == 1000.0  # a trailing odd byte is ignored
+    ramp = b"".join(v.to_bytes(2, "little", signed=True) for v in (3, 4))
+    assert math.isclose(g711.rms(ramp), math.sqrt((9 + 16) / 2), rel_tol=0.2)
+
+
+@pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (8000, 2), (24000, 2), (0, 1)])
+def test_wrong_format_names_the_audio_and_the_fix(rate: int, channels: int) -> None:
+    problem = g711.wrong_format(rate, channels)
+    assert problem is not None
+    assert f"{rate} Hz x{channels}" in problem and g711.PIPELINE_RATE_HINT in problem
+
+
+def test_8000_hz_mono_is_the_right_format() -> None:
+    assert g711.wrong_format(8000, 1) is None

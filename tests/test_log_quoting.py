@@ -73,3 +73,27 @@ async def test_an_unparseable_message_is_logged_in_one_record(records: list[Any]
     await serializer.deserialize('{"event": "nope\\nERROR | forged"}')
     await serializer.deserialize(b"\xff\xfe\nERROR")
     assert records and all("\n" not in r["message"] for r in records)
+
+
+def test_warn_once_logs_each_kind_once_at_its_level_then_at_debug() -> None:
+    from pipecat_twilio_realtime._logsafe import WarnOnce
+
+    records: list[tuple[str, str, str]] = []
+    sink = logger.add(
+        lambda m: records.append((m.record["level"].name, m.record["message"], m.record["function"]))
+    )
+    try:
+        warn = WarnOnce("Owner#0", level="ERROR")
+        warn("a", "first a")
+        warn("a", "second a")
+        warn("b", "first b")
+    finally:
+        logger.remove(sink)
+    assert [(level, message) for level, message, _ in records] == [
+        ("ERROR", "Owner#0 first a (repeats are logged at debug level)"),
+        ("DEBUG", "Owner#0 second a"),
+        ("ERROR", "Owner#0 first b (repeats are logged at debug level)"),
+    ]
+    assert {function for _, _, function in records} == {
+        "test_warn_once_logs_each_kind_once_at_its_level_then_at_debug"
+    }

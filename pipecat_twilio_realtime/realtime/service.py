@@ -48,6 +48,7 @@ from pipecat.services.openai.realtime.llm import (
 from websockets.protocol import State
 
 from .. import g711
+from .._logsafe import WarnOnce
 from ..frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
 from ..noise import NoiseFinding
 from .connection import MAX_MESSAGE_BYTES, loss_reason
@@ -68,7 +69,6 @@ from .watch import SessionWatch
 
 __all__ = ["OpenAIRealtimeMuLawLLMService"]
 
-PIPELINE_RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
 _BLOCKED_REPLIES_BEFORE_HANG_UP = 3
 _ULAW_BYTES_PER_MS = g711.SAMPLE_RATE // 1000
 
@@ -188,7 +188,7 @@ class OpenAIRealtimeMuLawLLMService(SessionLifecycle):
         self._produced: dict[str, int] = {}
         self._next_mark_at = 0
         self._speech_stopped_at: float | None = None
-        self._warned: set[str] = set()
+        self._warn_once = WarnOnce(self, level="ERROR")
         self._stats = RealtimeMuLawStats()
         self._lost = False
         self._recoverable_error = False
@@ -316,20 +316,12 @@ class OpenAIRealtimeMuLawLLMService(SessionLifecycle):
 
     # ------------------------------------------------------------------ caller audio
 
-    def _warn_once(self, kind: str, message: str) -> None:
-        if kind not in self._warned:
-            self._warned.add(kind)
-            logger.error(f"{self} {message} (logged once)")
-
     async def _send_user_audio(self, frame: InputAudioRawFrame) -> None:
         # Replaces the stock hook: its first step is the 24 kHz resampler, the very thing we remove.
-        if frame.sample_rate != g711.SAMPLE_RATE or frame.num_channels != 1:
+        problem = g711.wrong_format(frame.sample_rate, frame.num_channels)
+        if problem is not None:
             self._stats.wrong_rate_frames += 1
-            self._warn_once(
-                "rate",
-                f"dropped caller audio at {frame.sample_rate} Hz x{frame.num_channels}: this service sends "
-                f"μ-law at 8000 Hz and never resamples. Use {PIPELINE_RATE_HINT}.",
-            )
+            self._warn_once("rate", f"dropped caller audio for OpenAI: {problem}")
             return
         if not frame.audio:
             return
