@@ -212,19 +212,22 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
         logger.warning(f"{self} ending the call ({reason}): the fallback audio, then {how}")
         if self._current_audio_response is not None:
             await self.broadcast_interruption()  # the apology now, not after the rest of the reply
+        self._play_fallback_and_end()
+
+    def _play_fallback_and_end(self) -> None:
+        """In the background: the fallback audio, then a transfer (``transfer_to``) or a hang-up."""
+        reason = (
+            TwilioCallUpdate.transfer(self._transfer_to) if self._transfer_to else "openai realtime failed"
+        )
         self._spawn(
             play_and_end(
                 self.push_frame,
                 audio=self._fallback_audio,
-                end_reason=self._ending(),
+                end_reason=reason,
                 live=self._stream_live,
                 played=self._fallback_played,
             )
         )
-
-    def _ending(self) -> object:
-        """``EndWorkerFrame.reason``: a transfer when a number is set, else a plain end (hang-up)."""
-        return TwilioCallUpdate.transfer(self._transfer_to) if self._transfer_to else "openai realtime failed"
 
     async def _fail(self, what: str) -> None:
         """The session cannot go on: one ERROR line naming why, the event, the fallback (unless opted out)."""
@@ -241,12 +244,4 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
         logger.error(f"{self} {what}: {ending}")
         await self._call_event_handler("on_session_failed", what)
         if self._end_call_on_failure:
-            self._spawn(
-                play_and_end(
-                    self.push_frame,
-                    audio=self._fallback_audio,
-                    end_reason=self._ending(),
-                    live=self._stream_live,
-                    played=self._fallback_played,
-                )
-            )
+            self._play_fallback_and_end()
