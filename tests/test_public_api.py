@@ -24,3 +24,15 @@ def test_all_lists_existing_names_only_and_is_sorted() -> None:
 
 def test_version_has_one_source() -> None:
     assert pkg.__version__ == importlib.metadata.version("pipecat-twilio-realtime")
+
+
+def test_readme_links_work_on_the_pypi_page() -> None:
+    """PyPI renders the README without the repository: every link must be absolute."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    targets = re.findall(r"\]\(([^)\s]+)\)", readme)
+    assert targets, "the README links somewhere"
+    relative = [t for t in targets if not t.startswith(("https://", "http://", "#", "mailto:"))]
+    assert relative == []
