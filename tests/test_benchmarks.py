@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
             ],
         ),
         ("bench_chunks.py", ["first audio", "barge-in: heard - truncate", "100ms"]),
+        ("bench_reply_guard.py", ["ReplyGuard.feed", "g711.decode (for scale)", "share of one core"]),
     ],
 )
 def test_benchmark_runs_quick(script: str, rows: list[str]) -> None:
