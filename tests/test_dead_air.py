@@ -180,7 +180,11 @@ def assert_conversation_carried(standin: RealtimeStandIn, text: str) -> None:
     assert any(text in str(event["item"]) for event in created), created
 
 
-QUESTION = [WaitForBotAudio(after_s=0.2, timeout_s=5), Silence(4.5), Speech(load_clip("caller_question"))]
+QUESTION = [
+    WaitForBotAudio(after_s=0.2, timeout_s=5),
+    WaitForBotSilence(),
+    Speech(load_clip("caller_question")),
+]
 
 
 @pytest.mark.parametrize("fault", ["drop", "stall"])

@@ -18,6 +18,7 @@ from pipecat_twilio_realtime.testing import (
     SimulatedTwilioCaller,
     Speech,
     WaitForBotAudio,
+    WaitForBotSilence,
     load_clip,
 )
 
@@ -66,7 +67,7 @@ async def test_plain_turn_is_mulaw_both_ways_and_bit_exact() -> None:
             standin,
             [
                 WaitForBotAudio(after_s=0.2),
-                Silence(4.5),
+                WaitForBotSilence(),
                 Speech(question),
                 Silence(1.0),
                 WaitForBotAudio(4.5),
