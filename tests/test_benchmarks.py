@@ -37,6 +37,14 @@ ROOT = Path(__file__).resolve().parent.parent
         ),
         ("bench_chunks.py", ["first audio", "barge-in: heard - truncate", "100ms"]),
         ("bench_reply_guard.py", ["ReplyGuard.feed", "g711.decode (for scale)", "share of one core"]),
+        (
+            "bench_attacks.py",
+            [
+                "replayed handshakes with victims' CallSids: OpenAI sessions 0, REST requests 0",
+                "OpenAI sessions opened 2 (cap 2)",
+                "a 300 MB webhook body: HTTP 413",
+            ],
+        ),
     ],
 )
 def test_benchmark_runs_quick(script: str, rows: list[str]) -> None:
