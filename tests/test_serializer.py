@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -462,27 +462,23 @@ async def test_a_404_from_twilio_does_not_raise(logs: list[str]) -> None:
     assert not any("ERROR" in line for line in logs)
 
 
-@pytest.fixture
-def twilio_rest_at(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+def point_twilio_clients_at(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
     """Send every ``twilio.rest.Client`` the serializer builds itself to a loopback port.
 
     The serializer imports ``Client`` when it hangs up, so replacing the module attribute reaches its
     default path (a client built from ``account_sid``/``auth_token``) without touching the internet.
     """
 
-    def point_at(port: int) -> None:
-        class LoopbackClient(Client):
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                super().__init__(*args, **kwargs)
-                self.api.base_url = f"http://127.0.0.1:{port}"
+    class LoopbackClient(Client):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.api.base_url = f"http://127.0.0.1:{port}"
 
-        monkeypatch.setattr(twilio.rest, "Client", LoopbackClient)
-
-    return point_at
+    monkeypatch.setattr(twilio.rest, "Client", LoopbackClient)
 
 
 async def test_without_credentials_no_hang_up_is_attempted(
-    monkeypatch: pytest.MonkeyPatch, twilio_rest_at: Callable[[int], None], logs: list[str]
+    monkeypatch: pytest.MonkeyPatch, logs: list[str]
 ) -> None:
     # The worst case: Twilio credentials in the environment (the SDK reads them when given none) and a
     # Client that reaches our fake server. Without a call SID the serializer must not try at all.
@@ -490,7 +486,7 @@ async def test_without_credentials_no_hang_up_is_attempted(
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     posts: list[dict[str, Any]] = []
     async with tw.serve(fake_twilio_rest(posts)) as port:
-        twilio_rest_at(port)
+        point_twilio_clients_at(monkeypatch, port)
         serializer = await _started()
         assert await serializer.serialize(EndFrame()) is None
         assert await serializer.serialize(CancelFrame()) is None
