@@ -6,8 +6,10 @@ to Twilio's REST API); ``scripts/mutation.py serializer`` shows which mutants th
 
 from __future__ import annotations
 
+import gc
 import json
 import socket
+import warnings
 from typing import Any
 
 import pytest
@@ -384,6 +386,14 @@ async def test_start_logs_its_tracks(logs: list[str]) -> None:
     assert any("started, tracks=inbound" in line for line in logs)
 
 
+async def _accepted(serializer: TwilioMediaStreamSerializer, frame: bytes, seq: int) -> int:
+    """How many ``frame``s in a row the serializer takes at once (at most 100: a bound for broken code)."""
+    for n in range(100):
+        if await serializer.deserialize(tw.media(seq + n, frame)) is None:
+            return n
+    return 100
+
+
 class Clock:
     def __init__(self) -> None:
         self.now = 100.0
@@ -398,18 +408,14 @@ async def test_the_bucket_holds_rate_plus_burst_and_refills_at_the_rate(logs: li
         params=Params(max_inbound_rate=1.0, inbound_burst_ms=500), clock=clock
     )
     frame = b"\xff" * 400  # 50 ms
-    taken = 0
-    while await serializer.deserialize(tw.media(taken + 1, frame)) is not None:
-        taken += 1
+    taken = await _accepted(serializer, frame, 1)
     assert taken == (8000 + 4000) // 400  # one second at the rate plus the 500 ms burst
     assert serializer.stats.rate_dropped == 1
     clock.now += 0.0625  # 62.5 ms later: one more 50 ms frame, not two
     assert await serializer.deserialize(tw.media(100, frame)) is not None
     assert await serializer.deserialize(tw.media(101, frame)) is None
     clock.now += 10.0  # a long pause refills to the capacity, not beyond
-    refilled = 0
-    while await serializer.deserialize(tw.media(200 + refilled, frame)) is not None:
-        refilled += 1
+    refilled = await _accepted(serializer, frame, 200)
     assert refilled == 30
     assert serializer.stats.rate_dropped == 3
     assert sum("WARNING" in line and "faster than 1x real time" in line for line in logs) == 1
@@ -542,3 +548,99 @@ async def test_a_404_is_a_debug_line_naming_the_call(logs: list[str]) -> None:
         )
         await serializer.serialize(EndFrame())
     assert any("DEBUG" in line and f"Twilio call {tw.CALL_SID} was already over" in line for line in logs)
+
+
+# ------------------------------------------------------------------------ found by the first mutation run
+
+
+def test_the_name_given_is_the_serializers_name() -> None:
+    assert TwilioMediaStreamSerializer(name="twilio-7").name == "twilio-7"
+
+
+async def test_setup_names_a_wrong_input_rate() -> None:
+    with pytest.raises(ValueError, match=r"runs at audio_in_sample_rate=16000\. Use"):
+        await TwilioMediaStreamSerializer().setup(_setup(16000, 8000))
+
+
+@pytest.mark.parametrize(
+    ("frame", "what"),
+    [
+        (pcm_frame(b"\x00" * 160), "audio"),
+        (InterruptionFrame(), "clear"),
+        (TwilioMarkRequestFrame(label="x"), "mark"),
+    ],
+)
+async def test_a_drop_before_start_names_what_was_dropped(frame: Any, what: str, logs: list[str]) -> None:
+    serializer = TwilioMediaStreamSerializer()
+    assert await serializer.serialize(frame) is None
+    assert any("WARNING" in line and f"dropped outbound {what}: no streamSid yet" in line for line in logs)
+
+
+async def test_a_mark_message_is_exactly_the_documented_one() -> None:
+    serializer = await _started()
+    message = json.loads(await serializer.serialize(TwilioMarkRequestFrame(label="x")))
+    assert message == {"event": "mark", "streamSid": tw.STREAM_SID, "mark": {"name": "x:1:0"}}
+
+
+async def test_a_mark_request_frame_label_wins_over_its_message() -> None:
+    serializer = await _started()
+    frame = TwilioMarkRequestFrame(label="reply", message={"event": "mark", "mark": {"name": "other"}})
+    name = await _mark(serializer, frame)
+    assert name == "reply:1:0"
+    echo = await serializer.deserialize(tw.mark(2, name))
+    assert isinstance(echo, TwilioMarkEchoFrame) and echo.label == "reply"
+
+
+async def test_every_flushed_mark_is_counted() -> None:
+    serializer = await _started()
+    names = [await _mark(serializer, TwilioMarkRequestFrame(label=f"m{i}")) for i in range(3)]
+    await serializer.serialize(InterruptionFrame())
+    for seq, name in enumerate(names, start=2):
+        echo = await serializer.deserialize(tw.mark(seq, name))
+        assert isinstance(echo, TwilioMarkEchoFrame) and not echo.played and echo.ulaw_bytes_sent == 0
+    assert (serializer.stats.marks_flushed, serializer.stats.marks_played) == (3, 0)
+
+
+async def test_sequence_anomalies_are_logged_at_debug(logs: list[str]) -> None:
+    serializer = await _started()
+    await serializer.deserialize(tw.media(4, b"\x01"))
+    await serializer.deserialize(tw.media(3, b"\x01"))
+    assert any("DEBUG" in line and "sequenceNumber skipped 2 before 4" in line for line in logs)
+    assert any("DEBUG" in line and "sequenceNumber 3 is a duplicate or out of order" in line for line in logs)
+
+
+def _start_with_tracks(tracks: list[str]) -> str:
+    message = json.loads(tw.start())
+    message["start"]["tracks"] = tracks
+    return json.dumps(message)
+
+
+async def test_start_logs_at_most_four_tracks_each_cut_at_16_characters(logs: list[str]) -> None:
+    serializer = TwilioMediaStreamSerializer()
+    await serializer.deserialize(_start_with_tracks(["inbound", "outbound", "a" * 16, "b" * 17, "fifth"]))
+    line = next(line for line in logs if "started, tracks=" in line)
+    shown = "inbound,outbound," + "a" * 16 + "," + repr("b" * 16 + "…")
+    assert line.rstrip().endswith(f"started, tracks={shown}")
+
+
+async def test_a_very_slow_rate_is_still_a_bound() -> None:
+    clock = Clock()
+    serializer = TwilioMediaStreamSerializer(
+        params=Params(max_inbound_rate=0.0001, inbound_burst_ms=0), clock=clock
+    )  # 0.8 bytes per second: the first 10 ms message is already too much
+    assert await serializer.deserialize(tw.media(1, b"\xff" * 80)) is None
+    assert serializer.stats.rate_dropped == 1
+
+
+async def test_the_default_client_leaves_no_connection_pool_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    posts: list[dict[str, Any]] = []
+    async with tw.serve(fake_twilio_rest(posts)) as port:
+        point_twilio_clients_at(monkeypatch, port)
+        serializer = await _started(call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, auth_token=TOKEN)
+        gc.collect()  # earlier tests' pooled clients (sdk_client) are not this serializer's
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            await serializer.serialize(EndFrame())
+            gc.collect()
+    assert len(posts) == 1
+    assert not [str(w.message) for w in caught if "Unclosed client session" in str(w.message)]
