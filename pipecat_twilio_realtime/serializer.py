@@ -12,6 +12,7 @@ so every outbound message has exactly the documented keys.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -507,7 +508,9 @@ class TwilioMediaStreamSerializer(FrameSerializer):
                     self._auth_token,
                     http_client=AsyncTwilioHttpClient(pool_connections=False),
                 )
-            await client.calls(call_sid).update_async(status="completed")
+            await asyncio.wait_for(
+                client.calls(call_sid).update_async(status="completed"), _HANG_UP_TIMEOUT_S
+            )
             logger.info(f"{self} hung up Twilio call {q(call_sid)}")
         except Exception as e:  # the call may already be gone; never let hang-up kill shutdown
             status = getattr(e, "status", None)
@@ -522,3 +525,4 @@ class TwilioMediaStreamSerializer(FrameSerializer):
 
 _KEYPAD = {k.value for k in KeypadEntry}
 _MIN_MEDIA_CHARGE = g711.SAMPLE_RATE // 100  # 10 ms; Twilio's inbound chunks are 20 ms (160 bytes)
+_HANG_UP_TIMEOUT_S = 10.0  # the SDK sets no timeout: an unanswering API must not hold up the call's end

@@ -6,6 +6,7 @@ to Twilio's REST API); ``scripts/mutation.py serializer`` shows which mutants th
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import socket
@@ -33,6 +34,7 @@ from pipecat_twilio_realtime import (
     TwilioStreamStats,
     g711,
 )
+from pipecat_twilio_realtime import serializer as serializer_module
 
 from . import _twilio_helpers as tw
 from .test_serializer import (
@@ -644,3 +646,24 @@ async def test_the_default_client_leaves_no_connection_pool_open(monkeypatch: py
             gc.collect()
     assert len(posts) == 1
     assert not [str(w.message) for w in caught if "Unclosed client session" in str(w.message)]
+
+
+async def test_a_twilio_api_that_never_answers_does_not_hold_up_the_end(
+    monkeypatch: pytest.MonkeyPatch, logs: list[str]
+) -> None:
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    monkeypatch.setattr(serializer_module, "_HANG_UP_TIMEOUT_S", 0.3)
+    point_twilio_clients_at(monkeypatch, port)
+    serializer = await _started(call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, auth_token=TOKEN)
+    try:
+        async with asyncio.timeout(5):
+            assert await serializer.serialize(EndFrame()) is None
+    finally:
+        server.close()
+    errors = [line for line in logs if "ERROR" in line]
+    assert len(errors) == 1 and f"failed to hang up Twilio call {tw.CALL_SID}: TimeoutError" in errors[0]
