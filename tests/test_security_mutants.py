@@ -13,6 +13,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from starlette.datastructures import FormData
 from twilio.request_validator import RequestValidator
 
 from pipecat_twilio_realtime import (
@@ -602,3 +603,117 @@ async def test_inactivity_limit_must_be_positive(limit: float) -> None:
 
     with pytest.raises(ValueError, match="limit_s must be positive"):
         await watch_inactivity(source, limit, on_idle, sleep=source.sleep)
+
+
+# ------------------------------------------------------------------------ found by the first mutation run
+
+
+def test_a_starlette_form_with_repeated_fields_is_checked_with_every_value() -> None:
+    # what ``await request.form()`` returns; Twilio signs every value of a repeated field
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    url = "https://bot.example/twiml"
+    form = FormData([("A", "1"), ("B", "x"), ("A", "2")])
+    signature = RequestValidator(TOKEN).compute_signature(url, MultiDict({"A": ["1", "2"], "B": ["x"]}))
+    assert validator.check(url, form, {"x-twilio-signature": signature}).ok
+    one_value = RequestValidator(TOKEN).compute_signature(url, {"A": "2", "B": "x"})
+    assert not validator.check(url, form, {"x-twilio-signature": one_value}).ok
+
+
+def test_a_host_over_260_characters_is_refused_even_when_well_formed() -> None:
+    plain = TwilioSignatureValidator(TOKEN)
+    label = "a" * 63
+    just = ".".join([label] * 4) + ".bcde"  # 255 + 5 = 260
+    assert len(just) == 260
+    assert plain.public_url("ws", {"host": just}, "/ws") == f"wss://{just}/ws"
+    over = just + "e"
+    with pytest.raises(ValueError, match=r"^host "):
+        plain.public_url("ws", {"host": over}, "/ws")
+    assert plain.check_websocket(FakeWebSocket({"host": over, "x-twilio-signature": "x"})).code == "bad_host"
+
+
+def test_a_public_host_ending_in_x_keeps_it() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host="https://BOT.EXAMPLE.BOX/")
+    assert validator.public_url("http", {}, "/twiml") == "https://bot.example.box/twiml"
+
+
+def test_a_bad_public_host_error_starts_with_the_field_name() -> None:
+    with pytest.raises(ValueError, match=r"^public_host 'a b' is not host\[:port\]$"):
+        TwilioSignatureValidator(TOKEN, public_host="a b")
+
+
+async def test_a_streamed_body_over_the_cap_says_which_cap() -> None:
+    with pytest.raises(BodyTooLarge, match=r"^body exceeds the 10-byte cap$"):
+        await read_body_capped(FakeRequest({}, [b"x" * 11]), 10)
+
+
+def test_a_mismatch_carries_the_url_and_shows_it_up_to_200_characters() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    url = "https://bot.example/" + "p" * (200 - len("https://bot.example/"))
+    result = validator.check(url, {}, {"x-twilio-signature": "bm9wZQ=="})
+    assert (result.ok, result.url, result.code) == (False, url, "mismatch")
+    assert result.reason == f"signature mismatch for {url!r} (HMAC_SHA1)"  # quoted: '/' is not a bare token
+    longer = url + "q"
+    cut = validator.check(longer, {}, {"x-twilio-signature": "bm9wZQ=="})
+    assert cut.reason == f"signature mismatch for {url + '…'!r} (HMAC_SHA1)"
+
+
+@pytest.mark.parametrize("via_request", [False, True])
+async def test_a_question_mark_later_in_the_query_does_not_hide_bodysha256(via_request: bool) -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    body = b'{"CallSid": "CA1"}'
+    query = f"bodySHA256={hashlib.sha256(body).hexdigest()}&note=why?"
+    url = f"https://bot.example/twiml?{query}"
+    headers = {"x-twilio-signature": sign(url)}
+    if via_request:
+        result = await validator.check_request(_form_request(body, query=query, headers=headers))
+    else:
+        result = validator.check(url, body.decode(), headers)
+    assert (result.ok, result.code, result.url) == (True, "", url)
+
+
+def test_every_json_webhook_failure_is_a_403_with_its_url_and_reason() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    body = '{"CallSid": "CA1"}'
+    for url, code, reason in [
+        ("https://bot.example/twiml?x=1", "bad_body", "JSON webhook needs exactly one bodySHA256"),
+        ("https://bot.example/twiml?bodySHA256=00", "body_hash_mismatch", "body does not match bodySHA256"),
+    ]:
+        result = validator.check(url, body, {"x-twilio-signature": sign(url)})
+        assert result.ok is False and result.status == 403
+        assert (result.code, result.url, result.reason) == (code, url, reason)
+
+
+async def test_every_refusal_of_check_request_says_why() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST, max_body_bytes=4)
+    plain = TwilioSignatureValidator(TOKEN)
+    cases = [
+        (plain, FakeRequest({"host": "a b"}, [b""]), "bad_host", "host 'a b' is not host[:port]", ""),
+        (validator, BadUrl(), "bad_url", "the request URL is not UTF-8", ""),
+        (validator, _form_request(b"A=12345"), "body_too_large", "body exceeds the 4-byte cap", "u"),
+        (
+            validator,
+            _form_request(b"A=1", headers={"content-length": "x"}),
+            "bad_body",
+            "Content-Length x is not a number",
+            "u",
+        ),
+        (validator, _form_request(b"A=\xff"), "bad_body", "form body is not a UTF-8 form", "u"),
+    ]
+    for v, request, code, reason, url in cases:
+        result = await v.check_request(request)
+        assert result.ok is False and (result.code, result.reason) == (code, reason), code
+        assert result.url == ("https://bot.example/twiml" if url else "")
+
+
+async def test_require_works_with_a_websocket_that_has_no_client_attribute() -> None:
+    class Bare:
+        headers: dict[str, str] = {}  # noqa: RUF012 - read only
+        url = SimpleNamespace(scheme="ws", path="/ws", query="")
+        closed: list[int] = []  # noqa: RUF012 - one instance
+
+        async def close(self, code: int) -> None:
+            self.closed.append(code)
+
+    bare = Bare()
+    assert await require_twilio_signature(bare, TwilioSignatureValidator(TOKEN, public_host=HOST)) is False
+    assert bare.closed == [1008]
