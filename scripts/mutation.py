@@ -65,7 +65,9 @@ SECURITY_TESTS = [
     SLOW_FLOODS,
 ]
 # The realtime test files also hold calls that run in real time (seconds each): only their unit-level
-# tests are selected, so each mutant costs a fraction of a second.
+# tests are selected, so each mutant costs a fraction of a second. Five canaries read the service
+# class's own members, where mutmut adds one trampoline per mutant: they cannot pass on a mutated copy
+# (the canaries pin the stock Pipecat service, not our logic, and run in the ordinary suite).
 REALTIME_TESTS = [
     "tests/test_reply_guard.py",
     "tests/test_realtime_canaries.py",
@@ -74,7 +76,9 @@ REALTIME_TESTS = [
     "-k",
     "not test_plain_turn and not test_caller_audio_goes_on and not test_barge_in_clears"
     " and not test_a_lost_openai_session and not test_audio_before_the_session"
-    " and not test_the_session_time_limit and not test_a_stop_mid_reply",
+    " and not test_the_session_time_limit and not test_a_stop_mid_reply"
+    " and not test_no_seam_with_the_stock_service_has_changed and not test_the_seams_are_read_from_the_class"
+    " and not test_the_canary_catches",
 ]
 
 MODULES: dict[str, list[str]] = {
