@@ -12,6 +12,7 @@ so every outbound message has exactly the documented keys.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -572,7 +573,9 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         call_sid = self._call_sid
         what = "hang up" if "status" in update else "update"
         try:
-            await self._rest_client().calls(call_sid).update_async(**update)
+            await asyncio.wait_for(
+                self._rest_client().calls(call_sid).update_async(**update), _HANG_UP_TIMEOUT_S
+            )
             logger.info(f"{self} {'hung up' if 'status' in update else 'updated'} Twilio call {q(call_sid)}")
             return True
         except Exception as e:  # the call may already be gone; never let hang-up kill shutdown
@@ -610,3 +613,4 @@ class TwilioCallUpdate:
 _KEYPAD = {k.value for k in KeypadEntry}
 _MIN_MEDIA_CHARGE = g711.SAMPLE_RATE // 100  # 10 ms; Twilio's inbound chunks are 20 ms (160 bytes)
 _TWILIO_FRAME_BYTES = g711.SAMPLE_RATE // 50  # 20 ms
+_HANG_UP_TIMEOUT_S = 10.0  # the SDK sets no timeout: an unanswering API must not hold up the call's end

@@ -268,9 +268,8 @@ class TwilioSignatureValidator:
             )
         if isinstance(params, str):
             return self._check_json(url, params.encode("utf-8"), headers)
-        fields = params if isinstance(params, _FormParams) else dict(params)
-        try:
-            valid = self._validator.validate(url, fields, signature, algorithm)
+        try:  # as given: the SDK signs every value of a multi-dict (getall/getlist), a dict copy only one
+            valid = self._validator.validate(url, params, signature, algorithm)
         except ValueError:  # the SDK parses the URL's port; ours are validated, but never a traceback
             valid = False
         if valid:

@@ -43,12 +43,64 @@ PACKAGE = "pipecat_twilio_realtime"
 WORK = ROOT / ".mutmut-work"
 ACCEPTED_FILE = Path(__file__).resolve().parent / "mutation_accepted.toml"
 
+# Two flood tests feed 3000 and 100000 messages (seconds per mutant, minutes for a mutant that logs per
+# message); the token bucket they exercise is pinned message by message in test_serializer_mutants.py.
+SLOW_FLOODS = "not test_a_flood_is_bounded_to_twice_real_time and not test_real_time_media_is_never_dropped"
+SERIALIZER_TESTS = [
+    "tests/test_serializer.py",
+    "tests/test_serializer_mutants.py",
+    "tests/test_serializer_limits.py",
+    "tests/test_log_quoting.py",
+    "tests/test_hostile_input.py",
+    "-k",
+    SLOW_FLOODS,
+]
+SECURITY_TESTS = [
+    "tests/test_twilio_security.py",
+    "tests/test_security_mutants.py",
+    "tests/test_call_binding.py",
+    "tests/test_serializer_limits.py",
+    "tests/test_log_quoting.py",
+    "-k",
+    SLOW_FLOODS,
+]
+# The realtime test files also hold calls that run in real time (seconds each): only their unit-level
+# tests are selected, so each mutant costs a fraction of a second. Five canaries read the service
+# class's own members, where mutmut adds one trampoline per mutant: they cannot pass on a mutated copy
+# (the canaries pin the stock Pipecat service, not our logic, and run in the ordinary suite).
+REALTIME_TESTS = [
+    "tests/test_reply_guard.py",
+    "tests/test_realtime_canaries.py",
+    "tests/test_realtime_service.py",
+    "tests/test_realtime_mutants.py",
+    "-k",
+    "not test_plain_turn and not test_caller_audio_goes_on and not test_barge_in_clears"
+    " and not test_a_lost_openai_session and not test_audio_before_the_session"
+    " and not test_the_session_time_limit and not test_a_stop_mid_reply"
+    " and not test_no_seam_with_the_stock_service_has_changed and not test_the_seams_are_read_from_the_class"
+    " and not test_the_canary_catches",
+]
+
 MODULES: dict[str, list[str]] = {
     "g711": ["tests/test_g711.py"],
     "twilio_protocol": ["tests/test_twilio_protocol.py"],
     "noise": ["tests/test_noise.py"],
+    "serializer": SERIALIZER_TESTS,
+    "twilio_security": SECURITY_TESTS,
+    "call_binding": SECURITY_TESTS,
+    "call_limits": SECURITY_TESTS,
+    "_logsafe": SECURITY_TESTS,
+    "realtime.service": REALTIME_TESTS,
+    "realtime.playback": REALTIME_TESTS,
+    "realtime.reply_guard": REALTIME_TESTS,
+    "realtime.voices": REALTIME_TESTS,
+    "realtime.session_format": REALTIME_TESTS,
+    "observer": ["tests/test_observer_mutants.py"],
 }
-"""Each core module and the fast test files that own it."""
+"""Each module (dotted below the package) and the pytest arguments selecting the fast tests that own it."""
+
+MEASURED_ONLY = frozenset(m for m in MODULES if m.startswith("realtime.") or m == "observer")
+"""Modules whose score is measured and reported but not held to ``--fail-under``."""
 
 DETECTED = {"killed", "timeout", "segfault", "suspicious", "caught by type check"}
 UNDETECTED = {"survived", "no tests"}
@@ -85,6 +137,12 @@ class ModuleResult:
         return 100.0 * self.killed / relevant if relevant else 100.0
 
 
+def _toml_str(text: str) -> str:
+    """A TOML literal string (no escapes are read inside single quotes)."""
+    assert "'" not in text, text
+    return f"'{text}'"
+
+
 def _mutmut_config(module: str, tests: list[str]) -> str:
     """The ``[tool.mutmut]`` table for one module: the shared settings, this module, its tests."""
     shared = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mutmut"]
@@ -93,8 +151,8 @@ def _mutmut_config(module: str, tests: list[str]) -> str:
     return (
         "[tool.mutmut]\n"
         f'source_paths = ["{PACKAGE}"]\n'
-        f'only_mutate = ["{PACKAGE}/{module}.py"]\n'
-        f"pytest_add_cli_args_test_selection = [{', '.join(f'{t!r}' for t in tests)}]\n"
+        f'only_mutate = ["{PACKAGE}/{module.replace(".", "/")}.py"]\n'
+        f"pytest_add_cli_args_test_selection = [{', '.join(_toml_str(t) for t in tests)}]\n"
         f"pytest_add_cli_args = [{cli_args}]\n"
         f"do_not_mutate_patterns = [{patterns}]\n"
     )
@@ -222,13 +280,14 @@ def main(argv: list[str] | None = None) -> int:
             for name in equivalent:
                 print(f"  {name}: {r.accepted[name]}")
     print(
-        f"\n{'module':<16}{'killed':>7}{'survived':>9}{'accepted':>9}{'total':>7}{'behaviour':>11}{'time':>8}"
+        f"\n{'module':<24}{'killed':>7}{'survived':>9}{'accepted':>9}{'total':>7}{'behaviour':>11}{'time':>8}"
     )
     for r in results:
-        failed |= r.score < args.fail_under
+        measured = r.module in MEASURED_ONLY
+        failed |= r.score < args.fail_under and not measured
         print(
-            f"{r.module:<16}{r.killed:>7}{r.survived:>9}{len(r.accepted):>9}{len(r.status):>7}"
-            f"{r.score:>10.1f}%{r.seconds:>7.0f}s"
+            f"{r.module:<24}{r.killed:>7}{r.survived:>9}{len(r.accepted):>9}{len(r.status):>7}"
+            f"{r.score:>10.1f}%{r.seconds:>7.0f}s" + ("  (measured, no target)" if measured else "")
         )
     print("(accepted = survivors that only reword a message, or are listed as equivalent)")
     return 1 if failed else 0

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import twilio.rest
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse
 from pipecat.clocks.system_clock import SystemClock
@@ -240,7 +241,10 @@ async def test_urgent_transport_message_that_is_not_twilio_is_dropped_not_sent()
     assert await serializer.serialize(OutputTransportMessageFrame(message=["event", "mark"])) is None
     assert serializer.stats.outbound_dropped == 3 and serializer.stats.marks_sent == 0
     rtvi = OutputTransportMessageFrame(message={"label": "rtvi-ai", "type": "bot-ready"})
-    assert await serializer.serialize(rtvi) is None  # Pipecat's own RTVI filter still applies
+    assert await serializer.serialize(rtvi) is None
+    # Pipecat's own RTVI filter still applies: an RTVI message is ignored quietly, not counted or
+    # warned about as a stray non-Twilio message (which is what the generic drop above does).
+    assert serializer.stats.outbound_dropped == 3
 
 
 async def test_transport_clear_message_becomes_a_clear() -> None:
@@ -458,9 +462,33 @@ async def test_a_404_from_twilio_does_not_raise(logs: list[str]) -> None:
     assert not any("ERROR" in line for line in logs)
 
 
-async def test_without_credentials_no_hang_up_is_attempted() -> None:
+def point_twilio_clients_at(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    """Send every ``twilio.rest.Client`` the serializer builds itself to a loopback port.
+
+    The serializer imports ``Client`` when it hangs up, so replacing the module attribute reaches its
+    default path (a client built from ``account_sid``/``auth_token``) without touching the internet.
+    """
+
+    class LoopbackClient(Client):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.api.base_url = f"http://127.0.0.1:{port}"
+
+    monkeypatch.setattr(twilio.rest, "Client", LoopbackClient)
+
+
+async def test_without_credentials_no_hang_up_is_attempted(
+    monkeypatch: pytest.MonkeyPatch, logs: list[str]
+) -> None:
+    # The worst case: Twilio credentials in the environment (the SDK reads them when given none) and a
+    # Client that reaches our fake server. Without a call SID the serializer must not try at all.
+    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.ACCOUNT_SID)
+    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
     posts: list[dict[str, Any]] = []
-    async with tw.serve(fake_twilio_rest(posts)):
+    async with tw.serve(fake_twilio_rest(posts)) as port:
+        point_twilio_clients_at(monkeypatch, port)
         serializer = await _started()
         assert await serializer.serialize(EndFrame()) is None
+        assert await serializer.serialize(CancelFrame()) is None
     assert posts == []
+    assert not any("hung up" in line or "hang up" in line for line in logs)
