@@ -90,11 +90,15 @@ class Harness:
         )
 
     async def end(self, frame: Frame | None = None) -> None:
-        await self.push(frame or EndFrame(), from_output=True)
-        # Observers run their handlers as tasks: let them finish.
+        """The call ends: the serializer sees End/Cancel (with one), or the worker cleans up (without)."""
+        await self.push(frame or EndFrame(), from_output=True)  # ignored: the end comes from the wire
+        if self.serializer is not None:
+            await self.serializer.serialize(frame or EndFrame())
+        else:
+            await self.observer.cleanup()
         import asyncio
 
-        for _ in range(5):
+        for _ in range(5):  # event handlers run as tasks: let them finish
             await asyncio.sleep(0)
 
 
@@ -206,11 +210,13 @@ async def test_the_summary_comes_once_from_the_output_transport_with_wire_totals
     await serializer.serialize(InterruptionFrame())
     h = Harness(serializer, noise_alarm=False)
     await h.push(in_audio(100), at=100.0)
-    await h.push(EndFrame())  # not from the output transport: the call is not over yet
+    await h.push(EndFrame())  # an EndFrame in the pipeline: the call is not over until the wire says so
+    await h.push(EndFrame(), from_output=True)
     assert h.summaries == []
     h.clock.now = 102.5
     await h.end()
     await h.end(CancelFrame())
+    await h.observer.cleanup()
     assert len(h.summaries) == 1
     s = h.summaries[0]
     assert (s["rx_bytes"], s["tx_bytes"], s["rx_seconds"], s["tx_seconds"]) == (240, 320, 0.03, 0.04)
@@ -218,7 +224,9 @@ async def test_the_summary_comes_once_from_the_output_transport_with_wire_totals
     assert s["duration_s"] == 2.5
     lines = [line for line in logs if "WS_STOP" in line]
     assert len(lines) == 1
-    assert f"stream={tw.STREAM_SID} rx=240 tx=320 rx_s=0.03 tx_s=0.04 rx_frames=1 tx_frames=0" in lines[0]
+    assert (
+        f"stream={tw.STREAM_SID} rx=240 tx=320 rx_s=0.03 tx_s=0.04 rx_frames=2 tx_frames=1" in lines[0]
+    )  # Twilio messages
     assert "marks=0/0/0 clears=1 malformed=1 gaps=1" in lines[0] and "noise=none" in lines[0]
     again = await h.observer.finish()  # still returns the summary, logs nothing more
     assert again["rx_bytes"] == 240 and sum("WS_STOP" in line for line in logs) == 1

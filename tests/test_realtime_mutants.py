@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 from pipecat.frames.frames import (
-    EndWorkerFrame,
     ErrorFrame,
     Frame,
     InputAudioRawFrame,
@@ -75,6 +74,13 @@ class Harness:
         self.service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", reply_guard=False, **kwargs)
         self.socket = FakeSocket()
         self.service._websocket = self.socket  # type: ignore[assignment]
+        self.spawned: list[str] = []  # background work (the fallback, a reconnect), recorded, not run
+
+        def spawn(coroutine: Any) -> None:
+            self.spawned.append(coroutine.__qualname__)
+            coroutine.close()
+
+        self.service._spawn = spawn  # type: ignore[method-assign]
 
     def pushed(self, kind: type, direction: FrameDirection | None = None) -> list[Any]:
         return [f for f, d in self.frames if isinstance(f, kind) and (direction is None or d is direction)]
@@ -289,11 +295,10 @@ async def test_a_session_confirmed_in_another_format_ends_the_call(
     await h.service._send_user_audio(caller(b"\x01" * 160))
     await h.service._handle_evt_session_updated(session_updated(fmt_in, fmt_out))
     assert not h.service.format_confirmed and h.service.stats.format_mismatches == 1
-    ends = h.pushed(EndWorkerFrame, FrameDirection.UPSTREAM)
-    assert len(ends) == 1 and ends[0].reason == "realtime audio format mismatch"
-    assert len(h.pushed(ErrorFrame)) == 1
+    assert h.spawned == ["play_and_end"]  # the apology, then the end: never the noise
     wrong = "input=audio/pcm" if fmt_in != "audio/pcmu" else "output=audio/pcma"
-    assert any("ERROR" in line and f"confirmed {wrong} instead of audio/pcmu" in line for line in logs)
+    assert f"confirmed {wrong} instead of audio/pcmu" in (h.service.stats.session_failure or "")
+    assert sum("ERROR" in line and f"confirmed {wrong} instead of audio/pcmu" in line for line in logs) == 1
     await h.service._send_user_audio(caller(b"\x02" * 160))  # nothing more is held or sent
     assert h.appended() == b"" and h.service.stats.held_before_session_bytes == 160
 
@@ -365,7 +370,9 @@ async def test_reply_audio_before_the_session_is_confirmed_is_dropped(
     await h.service._handle_evt_audio_delta(delta("item", SPEECHLESS))
     await h.service._handle_evt_audio_delta(delta("item", SPEECHLESS))
     assert h.pushed(TTSAudioRawFrame) == [] and h.service.stats.dropped_reply_bytes == 320
-    assert sum("before the server confirmed" in line for line in logs) == 1
+    # the first at ERROR, the repeat at DEBUG only
+    assert sum("before the server confirmed" in line and "ERROR" in line for line in logs) == 1
+    assert sum("before the server confirmed" in line and "DEBUG" in line for line in logs) == 1
 
 
 async def test_the_next_item_of_a_response_continues_the_turn(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -447,12 +454,18 @@ async def test_a_rejected_truncate_is_recoverable(
 
 async def test_any_other_error_is_fatal_and_named(monkeypatch: pytest.MonkeyPatch) -> None:
     h = Harness(monkeypatch)
-    await h.service._handle_evt_error(error_event("session_expired", "x" * 200))
+    await h.service._handle_evt_error(error_event("server_error", "x" * 200))
     assert not h.service._recoverable_error and h.service.stats.recovered_errors == 0
-    assert h.service._fatal_error == "error event session_expired: " + "x" * 160
-    assert len(h.pushed(ErrorFrame)) == 1
+    assert h.service._fatal_error == "error event server_error: " + "x" * 160
+    assert len(h.pushed(ErrorFrame)) == 1 and not h.service._expired
     await h.service._handle_evt_error(error_event(None, "m"))
     assert h.service._fatal_error == "error event invalid_request_error: m"
+
+
+async def test_the_session_time_limit_is_not_an_error_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch)
+    await h.service._handle_evt_error(error_event("session_expired", "Your session hit the maximum duration"))
+    assert h.service._expired and h.pushed(ErrorFrame) == []  # it reconnects instead
 
 
 async def test_a_closed_socket_ends_the_call_once_and_later_sends_are_counted(
@@ -463,9 +476,18 @@ async def test_a_closed_socket_ends_the_call_once_and_later_sends_are_counted(
     for _ in range(3):
         await h.service.send_client_event(events.ResponseCancelEvent())
     assert h.socket.sent == [] and h.service.stats.dropped_after_loss == 3
-    assert h.service.stats.realtime_lost == 1
-    ends = h.pushed(EndWorkerFrame, FrameDirection.UPSTREAM)
-    assert len(ends) == 1 and ends[0].reason == "openai realtime session lost"
+    assert h.spawned == ["SessionLifecycle._reconnect"]  # once, not per send: a new session is opened
+
+
+async def test_a_closed_socket_without_reconnects_ends_the_call_once(
+    monkeypatch: pytest.MonkeyPatch, logs: list[str]
+) -> None:
+    h = Harness(monkeypatch, reconnect_attempts=0)
+    h.socket.state = State.CLOSED
+    for _ in range(3):
+        await h.service.send_client_event(events.ResponseCancelEvent())
+    assert h.service.stats.realtime_lost == 1 and h.service.stats.dropped_after_loss == 3
+    assert h.spawned == ["play_and_end"]
     assert sum("lost the OpenAI Realtime session (the connection is closed)" in line for line in logs) == 1
 
 
