@@ -126,9 +126,11 @@ async def test_realtime_call_summary_has_service_stats_and_barge_in(logs: list[s
     ):
         script = [WaitForBotAudio(after_s=1.0), Speech(load_clip("caller_interrupt")), Silence(1.0)]
         report = await asyncio.wait_for(SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 30)
-        await asyncio.sleep(0.5)
-    observer = calls[0].observers[0]
-    assert isinstance(observer, MediaStatsObserver)
+        observer = calls[0].observers[0]
+        assert isinstance(observer, MediaStatsObserver)
+        async with asyncio.timeout(5):  # the bot reads the caller's last messages after it has hung up
+            while observer.stats.marks_played < len(report.marks_played) or not observer.stats.barge_ins:
+                await asyncio.sleep(0.05)
     stats = observer.stats
     assert stats.tx_bytes == len(report.received_audio) and stats.rx_bytes == report.ulaw_bytes_sent
     assert stats.barge_ins == 1 and len(stats.barge_in_latency_ms) == 1
