@@ -54,11 +54,13 @@ def background(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[subp
                     process.wait()
 
 
-def test_the_core_does_not_import_fastapi() -> None:
+def test_the_core_does_not_import_the_extras() -> None:
+    """FastAPI and the example need [example]; prometheus_client needs [metrics]."""
     code = (
         "import sys, pipecat_twilio_realtime, pipecat_twilio_realtime.simulate; "
         "import pipecat_twilio_realtime.testing, pipecat_twilio_realtime.standin_cli; "
-        "print('fastapi' in sys.modules, 'pipecat_twilio_realtime.example' in sys.modules)"
+        "print('fastapi' in sys.modules, 'pipecat_twilio_realtime.example' in sys.modules, "
+        "'prometheus_client' in sys.modules)"
     )
     run = subprocess.run(
         [sys.executable, "-c", code],
@@ -67,7 +69,7 @@ def test_the_core_does_not_import_fastapi() -> None:
         timeout=60,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-    assert run.stdout.strip() == "False False", run.stdout + run.stderr
+    assert run.stdout.strip() == "False False False", run.stdout + run.stderr
 
 
 def test_console_scripts_name_real_functions() -> None:
