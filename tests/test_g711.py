@@ -195,3 +195,18 @@ def test_wrong_format_names_the_audio_and_the_fix(rate: int, channels: int) -> N
 
 def test_8000_hz_mono_is_the_right_format() -> None:
     assert g711.wrong_format(8000, 1) is None
+
+
+def test_rms_pure_path_matches_the_c_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    frames = [
+        (1000).to_bytes(2, "little", signed=True) * 3 + (-3000).to_bytes(2, "little", signed=True),
+        g711.decode(bytes(range(256))),
+        b"\x00\x80" * 10,  # -32768: the largest magnitude
+    ]
+    with_c = [g711.rms(f) for f in frames]
+    monkeypatch.setattr(g711, "_audioop", None)
+    pure = [g711.rms(f) for f in frames]
+    assert pure[0] == math.sqrt((3 * 1000**2 + 3000**2) / 4)
+    assert pure[2] == 32768.0
+    for c, p in zip(with_c, pure, strict=True):
+        assert abs(c - p) <= 1.0  # audioop rounds down to an integer
