@@ -12,7 +12,6 @@ so every outbound message has exactly the documented keys.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
@@ -39,6 +38,7 @@ from . import twilio_protocol as tp
 from ._logsafe import WarnOnce
 from ._logsafe import quote_for_log as q
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
+from .twilio_rest import TwilioCallControl, TwilioCallUpdate
 
 __all__ = ["TwilioCallUpdate", "TwilioMediaStreamSerializer", "TwilioStreamStats"]
 
@@ -94,7 +94,7 @@ class TwilioStreamStats:
         return asdict(self)
 
 
-class TwilioMediaStreamSerializer(FrameSerializer):
+class TwilioMediaStreamSerializer(TwilioCallControl):
     """Serializer for Twilio bidirectional Media Streams, μ-law exact at 8000 Hz.
 
     Outbound: ``OutputAudioRawFrame`` (PCM16, 8000 Hz) → ``media``;
@@ -535,82 +535,7 @@ class TwilioMediaStreamSerializer(FrameSerializer):
         self._warn_once("unknown_mark", f"Twilio echoed a mark this serializer did not send: {q(name, 40)}")
         return TwilioMarkEchoFrame(mark_name=name, label=name, ulaw_bytes_sent=None, played=True)
 
-    # ------------------------------------------------------------------ hang-up, transfer
-
-    def _rest_client(self) -> Any:
-        if self._twilio_client is None:
-            from twilio.http.async_http_client import AsyncTwilioHttpClient
-            from twilio.rest import Client
-
-            self._twilio_client = Client(
-                self._account_sid, self._auth_token, http_client=AsyncTwilioHttpClient(pool_connections=False)
-            )
-        return self._twilio_client
-
-    async def update_call(self, twiml: str) -> bool:
-        """Give the call new TwiML through the Twilio REST API (ends the media stream), e.g. a ``<Dial>``.
-
-        Args:
-            twiml: The TwiML document, e.g. ``TwilioCallUpdate.transfer("+15551234567").twiml``.
-
-        Returns:
-            Whether Twilio accepted the update; ``False`` without credentials or on a REST error (logged).
-        """
-        if not self._hang_up_enabled:
-            logger.warning(f"{self} cannot update the Twilio call: no call_sid/account_sid/auth_token given")
-            return False
-        self._hangup_attempted = True
-        return await self._rest_update(twiml=twiml)
-
-    async def _hang_up(self, reason: object = None) -> None:
-        """End the call through the Twilio REST API: complete it, or apply a :class:`TwilioCallUpdate`."""
-        if isinstance(reason, TwilioCallUpdate):
-            await self._rest_update(twiml=reason.twiml)
-        else:
-            await self._rest_update(status="completed")
-
-    async def _rest_update(self, **update: str) -> bool:
-        call_sid = self._call_sid
-        what = "hang up" if "status" in update else "update"
-        try:
-            await asyncio.wait_for(
-                self._rest_client().calls(call_sid).update_async(**update), _HANG_UP_TIMEOUT_S
-            )
-            logger.info(f"{self} {'hung up' if 'status' in update else 'updated'} Twilio call {q(call_sid)}")
-            return True
-        except Exception as e:  # the call may already be gone; never let hang-up kill shutdown
-            status = getattr(e, "status", None)
-            if status == 404:
-                logger.debug(f"{self} Twilio call {q(call_sid)} was already over")
-            else:
-                logger.error(
-                    f"{self} failed to {what} Twilio call {q(call_sid)}: "
-                    f"{type(e).__name__} (status {status!r})"
-                )
-            return False
-
-
-@dataclass(frozen=True)
-class TwilioCallUpdate:
-    """How the call should end, carried as ``EndFrame.reason`` (``EndWorkerFrame(reason=...)``).
-
-    With credentials, the serializer sends this TwiML instead of hanging up, e.g. a transfer to a person.
-
-    Parameters:
-        twiml: The TwiML document for the call.
-    """
-
-    twiml: str
-
-    @classmethod
-    def transfer(cls, number: str) -> TwilioCallUpdate:
-        """Transfer the call: ``<Response><Dial>number</Dial></Response>`` (the number XML-escaped)."""
-        from xml.sax.saxutils import escape
-
-        return cls(f"<Response><Dial>{escape(number)}</Dial></Response>")
-
 
 _KEYPAD = {k.value for k in KeypadEntry}
 _MIN_MEDIA_CHARGE = g711.SAMPLE_RATE // 100  # 10 ms; Twilio's inbound chunks are 20 ms (160 bytes)
 _TWILIO_FRAME_BYTES = g711.SAMPLE_RATE // 50  # 20 ms
-_HANG_UP_TIMEOUT_S = 10.0  # the SDK sets no timeout: an unanswering API must not hold up the call's end

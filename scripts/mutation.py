@@ -92,6 +92,7 @@ MODULES: dict[str, list[str]] = {
     "twilio_protocol": ["tests/test_twilio_protocol.py", "tests/test_twilio_outbound.py"],
     "noise": ["tests/test_noise.py"],
     "serializer": SERIALIZER_TESTS,
+    "twilio_rest": SERIALIZER_TESTS,
     "twilio_security": SECURITY_TESTS,
     "call_binding": SECURITY_TESTS,
     "call_limits": SECURITY_TESTS,

@@ -33,8 +33,8 @@ from pipecat_twilio_realtime import (
     TwilioMediaStreamSerializer,
     TwilioStreamStats,
     g711,
+    twilio_rest,
 )
-from pipecat_twilio_realtime import serializer as serializer_module
 
 from . import _twilio_helpers as tw
 from .test_serializer import (
@@ -657,7 +657,7 @@ async def test_a_twilio_api_that_never_answers_does_not_hold_up_the_end(
 
     server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    monkeypatch.setattr(serializer_module, "_HANG_UP_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(twilio_rest, "_HANG_UP_TIMEOUT_S", 0.3)
     point_twilio_clients_at(monkeypatch, port)
     serializer = await _started(call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, auth_token=TOKEN)
     try:
