@@ -21,6 +21,7 @@ from .performance import (
 from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
 from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
 from .twilio_protocol import TwilioProtocolError
+from .twilio_rest import TwilioCallUpdate
 from .twilio_security import (
     BodyTooLarge,
     SignatureCheck,
@@ -46,6 +47,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "RealtimeMuLawStats",
     "SignatureCheck",
     "StreamBinder",
+    "TwilioCallUpdate",
     "TwilioMarkEchoFrame",
     "TwilioMarkRequestFrame",
     "TwilioMediaStreamSerializer",
