@@ -39,6 +39,7 @@ __all__ = [
     "BodyTooLarge",
     "SignatureCheck",
     "TwilioSignatureValidator",
+    "parse_form",
     "read_body_capped",
     "require_twilio_signature",
 ]
@@ -345,8 +346,8 @@ class TwilioSignatureValidator:
         if "bodySHA256" in query:  # a JSON webhook: the URL signs the body's hash, not a form
             return self._check_json(url, body, headers)
         try:
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=1000)
-        except (UnicodeDecodeError, ValueError):
+            pairs = parse_form(body)
+        except ValueError:
             return SignatureCheck(False, "form body is not a UTF-8 form", url, "bad_body")
         form = _FormParams(pairs)
         result = self.check(url, form, headers)
@@ -358,6 +359,15 @@ class TwilioSignatureValidator:
         if not signed.ok:
             return signed
         return self._check_body_hash(url, body) or signed
+
+
+def parse_form(body: bytes) -> list[tuple[str, str]]:
+    """Parse a webhook's ``application/x-www-form-urlencoded`` body (blank values kept, at most 1000 fields).
+
+    Raises:
+        ValueError: If it is not UTF-8 or has too many fields.
+    """
+    return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=1000)
 
 
 async def require_twilio_signature(websocket: Any, validator: TwilioSignatureValidator) -> bool:

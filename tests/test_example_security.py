@@ -328,3 +328,14 @@ def test_unsigned_mode_must_be_asked_for_and_is_loud(logs: list[str]) -> None:
 def test_bounds_are_validated(env: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         load_settings({"OPENAI_API_KEY": "sk-x", "ALLOW_UNSIGNED": "1", **env})
+
+
+async def test_unsigned_mode_parses_the_webhook_with_the_signature_checks_parser() -> None:
+    app = create_app(load_settings({"OPENAI_API_KEY": "sk-x", "ALLOW_UNSIGNED": "1", "PUBLIC_HOST": HOST}))
+    async with serve(app) as port, aiohttp.ClientSession() as client:
+        url = f"http://127.0.0.1:{port}/twiml"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        async with client.post(url, data=b"From=%2B1555&CallSid=" + VICTIM.encode(), headers=headers) as ok:
+            assert ok.status == 200 and "+1555" in await ok.text()
+        async with client.post(url, data=b"From=\xff\xfe", headers=headers) as bad:
+            assert bad.status == 400 and "not a UTF-8 form" in await bad.text()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import urllib.parse
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +44,7 @@ from pipecat_twilio_realtime import (
     require_twilio_signature,
 )
 from pipecat_twilio_realtime.metrics import CallMetrics, mark_process_dead
+from pipecat_twilio_realtime.twilio_security import parse_form
 
 from .pipeline import run_bot
 from .service import FAILED, CallService, LiveCall
@@ -236,7 +236,11 @@ def create_app(
             except (BodyTooLarge, ValueError) as e:
                 metrics.call_refused("webhook", "body_too_large")
                 return Response(str(e), status_code=413, media_type="text/plain")
-            form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+            try:
+                form = dict(parse_form(body))  # the parser the signature check uses
+            except ValueError:
+                metrics.call_refused("webhook", "bad_body")
+                return Response("form body is not a UTF-8 form", status_code=400, media_type="text/plain")
         ready, why = service.readiness()
         if not ready:
             where = "transferred" if settings.transfer_to else "busy"

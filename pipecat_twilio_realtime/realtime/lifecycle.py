@@ -212,13 +212,11 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
         logger.warning(f"{self} ending the call ({reason}): the fallback audio, then {how}")
         if self._current_audio_response is not None:
             await self.broadcast_interruption()  # the apology now, not after the rest of the reply
-        self._play_fallback_and_end()
+        self._play_fallback_and_end(reason)
 
-    def _play_fallback_and_end(self) -> None:
-        """In the background: the fallback audio, then a transfer (``transfer_to``) or a hang-up."""
-        reason = (
-            TwilioCallUpdate.transfer(self._transfer_to) if self._transfer_to else "openai realtime failed"
-        )
+    def _play_fallback_and_end(self, why: str) -> None:
+        """In the background: the fallback audio, then a transfer (``transfer_to``) or a hang-up (``why``)."""
+        reason: object = TwilioCallUpdate.transfer(self._transfer_to) if self._transfer_to else why
         self._spawn(
             play_and_end(
                 self.push_frame,
@@ -244,4 +242,4 @@ class SessionLifecycle(OpenAIRealtimeLLMService):
         logger.error(f"{self} {what}: {ending}")
         await self._call_event_handler("on_session_failed", what)
         if self._end_call_on_failure:
-            self._play_fallback_and_end()
+            self._play_fallback_and_end("openai realtime failed")
