@@ -410,7 +410,7 @@ def _judge(
     result.longest_silence_s = report.longest_silence_s(answer if speech and answered else None)
     result.reconnects = int(((summary or {}).get("realtime") or {}).get("reconnects", 0))
     apology = load_apology().replace(b"\x7f", b"\xff")
-    apology += b"\xff" * (-len(apology) % 160)  # the transport pads the last 20 ms chunk with silence
+    apology += b"\xff" * (-len(apology) % 160)  # the transport pads the last chunk with silence (0xFF)
     result.apology_heard = apology in bytes(report.received_audio).replace(b"\x7f", b"\xff")
     if scenario == "openai-down":
         if not result.apology_heard:
