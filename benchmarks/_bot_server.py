@@ -48,6 +48,7 @@ from pipecat_twilio_realtime import (
     RECOMMENDED_OUT_10MS_CHUNKS,
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
+    PlaybackTracker,
     TwilioMediaStreamSerializer,
 )
 from pipecat_twilio_realtime import twilio_protocol as tp
@@ -64,6 +65,11 @@ APPEND_MS = _env_int("BENCH_APPEND_MS", 0)  # 0: the service's default
 MARK_MS = _env_int("BENCH_MARK_MS", 0)  # 0: the service's default
 PASSTHROUGH = _env_int("BENCH_PASSTHROUGH", 1) == 1
 OBSERVER = _env_int("BENCH_OBSERVER", 1) == 1
+RTVI = _env_int("BENCH_RTVI", 1) == 1
+TURNS = _env_int("BENCH_TURNS", 1) == 1
+GUARD = _env_int("BENCH_GUARD", 1) == 1
+if _env_int("BENCH_INTERPOLATE", 1) == 0:  # bench_marks.py: the tracker before issue 15 (echoes only)
+    PlaybackTracker.heard_bytes = PlaybackTracker.acknowledged_bytes  # type: ignore[method-assign]
 
 
 class PlayBack(FrameProcessor):
@@ -146,7 +152,7 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
         if stack == "floor":
             llm = PlayBack(float(os.environ.get("FLOOR_DUTY", "1")))
         elif stack == "ours":
-            options: dict[str, Any] = {"audio_passthrough": PASSTHROUGH}
+            options: dict[str, Any] = {"audio_passthrough": PASSTHROUGH, "reply_guard": GUARD}
             if APPEND_MS:
                 options["append_interval_ms"] = APPEND_MS
             if MARK_MS:
@@ -174,6 +180,8 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
             Pipeline([transport.input(), context.user(), llm, transport.output(), context.assistant()]),
             params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
             observers=observers,
+            enable_rtvi=RTVI,
+            enable_turn_tracking=TURNS,
         )
 
         @transport.event_handler("on_client_connected")

@@ -74,6 +74,8 @@ class Harness:
         self.service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", reply_guard=False, **kwargs)
         self.socket = FakeSocket()
         self.service._websocket = self.socket  # type: ignore[assignment]
+        self.now = 0.0  # the playback tracker's clock: moved by the tests, never by the machine
+        self.service._playback = PlaybackTracker(clock=lambda: self.now)
         self.spawned: list[str] = []  # background work (the fallback, a reconnect), recorded, not run
 
         def spawn(coroutine: Any) -> None:
@@ -425,6 +427,57 @@ async def test_truncation_is_at_what_twilio_played_never_beyond_what_was_produce
     assert h.socket.of_type("conversation.item.truncate")[-1]["audio_end_ms"] == 20  # produced, not 9999
 
 
+async def test_truncation_adds_the_time_since_the_latest_echo_capped_at_the_next_pending_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(monkeypatch, mark_interval_ms=500)
+    h.service._format_confirmed = True
+    for _ in range(30):  # 30 deltas of 20 ms: 600 ms produced, a progress mark asked for at 500 ms
+        await h.service._handle_evt_audio_delta(delta("item_a", SPEECHLESS))
+    labels = [f.label for f in h.pushed(TwilioMarkRequestFrame)]
+    assert labels == [PlaybackTracker.start_label("item_a"), PlaybackTracker.progress_label("item_a", 4000)]
+
+    def echo(label: str, sent: int) -> TwilioMarkEchoFrame:
+        return TwilioMarkEchoFrame(mark_name=label, label=label, ulaw_bytes_sent=sent, played=True)
+
+    h.now = 10.0
+    h.service.playback.on_echo(echo(labels[0], 7000))  # playback of the reply began at 10.0 s
+    h.now = 10.237
+    assert h.service.playback.heard_bytes("item_a") == 1896  # 237 ms at 8 bytes per ms
+    assert h.service.playback.acknowledged_bytes("item_a") == 0
+    h.now = 10.9  # past the pending mark at 500 ms: the caller cannot be beyond it before it echoes
+    assert h.service.playback.heard_bytes("item_a") == 4000
+    await h.service._truncate_current_audio_response()
+    assert h.socket.of_type("conversation.item.truncate")[-1]["audio_end_ms"] == 500
+
+
+def test_playback_tracker_interpolation_edges() -> None:
+    now = [0.0]
+    tracker = PlaybackTracker(clock=lambda: now[0])
+
+    def echo(label: str, sent: int, played: bool = True) -> TwilioMarkEchoFrame:
+        return TwilioMarkEchoFrame(mark_name=label, label=label, ulaw_bytes_sent=sent, played=played)
+
+    tracker.requested("a", 800)
+    now[0] = 5.0
+    assert tracker.heard_bytes("a") == 0  # the start mark has not echoed: nothing is known to play
+    tracker.on_echo(echo(PlaybackTracker.start_label("a"), 100))
+    now[0] = 5.05
+    assert tracker.heard_bytes("a") == 400
+    tracker.requested("a", 1600)
+    tracker.on_echo(echo(PlaybackTracker.progress_label("a", 800), 880))  # 780 bytes of "a" sent before it
+    assert tracker.acknowledged_bytes("a") == 780
+    now[0] = 5.1
+    assert tracker.heard_bytes("a") == 780 + 400  # from the new echo, not the start: 50 ms since it
+    now[0] = 6.0
+    assert tracker.heard_bytes("a") == 1600  # capped at the mark asked for at 1600 (still pending)
+    tracker.on_echo(echo(PlaybackTracker.progress_label("a", 1600), 1700, played=False))  # a clear flushed it
+    now[0] = 9.0
+    assert tracker.heard_bytes("a") == 780  # playback stopped at the clear: no more time is added
+    tracker.on_echo(echo(PlaybackTracker.progress_label("a", 800), 600))  # a late, smaller echo
+    assert tracker.acknowledged_bytes("a") == 780
+
+
 async def test_only_the_last_eight_items_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     h = Harness(monkeypatch)
     h.service._format_confirmed = True
@@ -520,7 +573,7 @@ async def test_mark_echoes_end_here_and_caller_audio_only_without_passthrough(
 
 
 def test_playback_tracker_edges() -> None:
-    tracker = PlaybackTracker(keep_items=2)
+    tracker = PlaybackTracker(keep_items=2, clock=lambda: 0.0)
 
     def echo(label: str, sent: int | None, played: bool = True) -> TwilioMarkEchoFrame:
         return TwilioMarkEchoFrame(mark_name=label, label=label, ulaw_bytes_sent=sent, played=played)

@@ -150,7 +150,7 @@ async def test_barge_in_clears_twilio_and_truncates_at_what_was_heard() -> None:
 
 
 def test_playback_tracker_counts_played_marks_only() -> None:
-    tracker = PlaybackTracker()
+    tracker = PlaybackTracker(clock=lambda: 0.0)
 
     def echo(label: str, sent: int, played: bool = True) -> TwilioMarkEchoFrame:
         return TwilioMarkEchoFrame(mark_name=label, label=label, ulaw_bytes_sent=sent, played=played)
@@ -322,15 +322,19 @@ class Recorder(FrameProcessor):
         await self.push_frame(frame, direction)
 
 
-@pytest.mark.parametrize("passthrough", [True, False])
-async def test_caller_audio_goes_on_past_the_service_only_with_passthrough(passthrough: bool) -> None:
+@pytest.mark.parametrize("passthrough", [None, True, False, "no recorder"])
+async def test_caller_audio_goes_on_past_the_service_only_with_passthrough(passthrough: Any) -> None:
     recorders: list[Recorder] = []
 
     def tail() -> list[FrameProcessor]:
         recorders.append(Recorder())
         return [recorders[-1]]
 
-    kwargs: dict[str, Any] = {} if passthrough else {"service_kwargs": {"audio_passthrough": False}}
+    kwargs: dict[str, Any] = {"tail": tail}
+    if passthrough == "no recorder":  # the default (None) with nothing after the service that reads audio
+        kwargs = {}
+    elif passthrough is not None:
+        kwargs["service_kwargs"] = {"audio_passthrough": passthrough}
     async with RealtimeStandIn(speed=8.0) as standin:
         report, bot = await call(
             standin,
@@ -340,14 +344,18 @@ async def test_caller_audio_goes_on_past_the_service_only_with_passthrough(passt
                 Silence(1.0),
                 WaitForBotAudio(4.0),
             ],
-            tail=tail,
             **kwargs,
         )
+    # the default decided from the processors after the service: the recorder wants caller audio
+    assert bot.service.audio_passthrough is (passthrough in (None, True))
+    if passthrough == "no recorder":
+        assert bot.service.stats.appended_bytes == report.ulaw_bytes_sent
+        return
     recorder = recorders[0]
     # OpenAI gets every caller byte either way
     assert bot.service.stats.appended_bytes == report.ulaw_bytes_sent == len(standin.appended_audio)
     assert report.ulaw_bytes_sent > 8000
-    if passthrough:  # a recorder after the output transport hears the whole caller side, as in stock Pipecat
+    if passthrough is not False:  # a recorder after the output transport hears the whole caller side
         assert recorder.caller_pcm_bytes == 2 * report.ulaw_bytes_sent
     else:
         assert recorder.caller_pcm_bytes == 0

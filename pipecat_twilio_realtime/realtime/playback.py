@@ -1,7 +1,12 @@
-"""``PlaybackTracker``: what the caller has heard of each reply, from Twilio mark echoes."""
+"""``PlaybackTracker``: what the caller has heard of each reply, from Twilio mark echoes and the clock."""
 
 from __future__ import annotations
 
+import time
+from collections import deque
+from collections.abc import Callable
+
+from .. import g711
 from ..frames import TwilioMarkEchoFrame
 
 __all__ = ["PlaybackTracker"]
@@ -13,24 +18,34 @@ class PlaybackTracker:
     """Maps Twilio mark echoes to how many μ-law bytes of each reply item the caller has heard.
 
     The service asks for a mark named ``ptr:<item>/start`` before an item's first audio and
-    ``ptr:<item>/<bytes>`` as its audio goes out. The serializer stamps each mark with its own count
-    of μ-law bytes sent, so ``heard = stamp(latest played mark) - stamp(start mark)``. Marks flushed by
-    a ``clear`` do not count. Accuracy: the mark interval, plus at most one output chunk (20 ms) that
-    the transport may still hold back when a mark is stamped.
+    ``ptr:<item>/<bytes>`` as its audio goes out (every ``mark_interval_ms``). The serializer stamps each
+    mark with its own count of μ-law bytes sent, so a played echo says exactly where playback was:
+    ``stamp(mark) - stamp(start mark)``. Marks flushed by a ``clear`` do not count.
+
+    Between echoes the position is interpolated: Twilio plays its buffer at the line rate, 8 μ-law bytes
+    per millisecond, so ``heard(now) = heard at the latest played echo + 8 * ms since it arrived``. That
+    estimate is capped at the earliest mark still pending (the caller has not reached it: the buffer may
+    have run dry before it) and, by the service, at the audio produced. The marks therefore only bound the
+    drift of the estimate; they no longer set its precision, so they can be sparse (one every 500 ms)
+    without truncating a barge-in less precisely than one every 100 ms did.
     """
 
     KEEP_ITEMS = 8
     """Recent reply items remembered (a barge-in truncates the current one; older ones are done)."""
 
-    def __init__(self, keep_items: int = KEEP_ITEMS) -> None:
+    def __init__(self, keep_items: int = KEEP_ITEMS, clock: Callable[[], float] = time.monotonic) -> None:
         """Initialize the tracker.
 
         Args:
             keep_items: How many recent items to remember.
+            clock: Monotonic seconds (inject one in tests).
         """
         self._keep = keep_items
+        self._clock = clock
         self._start: dict[str, int] = {}
         self._heard: dict[str, int] = {}
+        self._echoed_at: dict[str, float | None] = {}  # None: playback of the item stopped (flushed)
+        self._pending: dict[str, deque[int]] = {}
 
     @staticmethod
     def start_label(item_id: str) -> str:
@@ -41,6 +56,15 @@ class PlaybackTracker:
     def progress_label(item_id: str, produced: int) -> str:
         """Label of a mark sent after ``produced`` μ-law bytes of an item."""
         return f"{_MARK_PREFIX}{item_id}/{produced}"
+
+    def requested(self, item_id: str, produced: int) -> None:
+        """Note a progress mark asked for after ``produced`` bytes: until it echoes, the caller is before it.
+
+        Args:
+            item_id: The reply item.
+            produced: μ-law bytes of the item produced before the mark (its label's count).
+        """
+        self._pending.setdefault(item_id, deque()).append(produced)
 
     def on_echo(self, echo: TwilioMarkEchoFrame) -> bool:
         """Record one mark echo.
@@ -54,20 +78,47 @@ class PlaybackTracker:
         if not echo.label.startswith(_MARK_PREFIX):
             return False
         item_id, _, kind = echo.label[len(_MARK_PREFIX) :].rpartition("/")
-        if not echo.played or echo.ulaw_bytes_sent is None:
+        if not echo.played:  # a clear flushed it: the caller's position no longer moves
+            if item_id in self._echoed_at:
+                self._echoed_at[item_id] = None
+            self._pending.pop(item_id, None)
+            return True
+        if echo.ulaw_bytes_sent is None:
             return True
         if kind == "start":
             self._start[item_id] = echo.ulaw_bytes_sent
             self._heard.setdefault(item_id, 0)
+            self._echoed_at[item_id] = self._clock()
             while len(self._start) > self._keep:
                 oldest = next(iter(self._start))
-                self._start.pop(oldest)
-                self._heard.pop(oldest, None)
+                for table in (self._start, self._heard, self._echoed_at, self._pending):
+                    table.pop(oldest, None)
         elif item_id in self._start:
             heard = echo.ulaw_bytes_sent - self._start[item_id]
-            self._heard[item_id] = max(self._heard.get(item_id, 0), heard)
+            if heard >= self._heard.get(item_id, 0):
+                self._heard[item_id] = heard
+                self._echoed_at[item_id] = self._clock()
+            pending = self._pending.get(item_id)
+            produced = int(kind) if kind.isdigit() else None
+            while pending and produced is not None and pending[0] <= produced:
+                pending.popleft()
         return True
 
-    def heard_bytes(self, item_id: str) -> int:
-        """μ-law bytes of ``item_id`` acknowledged as played (0 when none)."""
+    def acknowledged_bytes(self, item_id: str) -> int:
+        """μ-law bytes of ``item_id`` that a played mark echo confirmed (0 when none)."""
         return self._heard.get(item_id, 0)
+
+    def heard_bytes(self, item_id: str) -> int:
+        """μ-law bytes of ``item_id`` the caller has heard by now: the latest echo plus the time since it.
+
+        Capped at the earliest mark still pending for the item; 0 before the item's start mark echoed.
+        """
+        heard = self._heard.get(item_id, 0)
+        echoed_at = self._echoed_at.get(item_id)
+        if echoed_at is None:
+            return heard
+        estimate = heard + round((self._clock() - echoed_at) * g711.SAMPLE_RATE)
+        pending = self._pending.get(item_id)
+        if pending:
+            estimate = min(estimate, pending[0])
+        return max(heard, estimate)

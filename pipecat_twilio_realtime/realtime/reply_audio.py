@@ -101,6 +101,7 @@ class ReplyAudio(SessionLifecycle):
         await self._push_reply_audio(ulaw)
         if produced >= self._next_mark_at:
             self._next_mark_at = produced + self._mark_interval_bytes
+            self._playback.requested(evt.item_id, produced)
             await self.push_frame(
                 TwilioMarkRequestFrame(label=PlaybackTracker.progress_label(evt.item_id, produced))
             )
@@ -172,7 +173,7 @@ class ReplyAudio(SessionLifecycle):
         await super()._handle_evt_speech_stopped(evt)
 
     async def _truncate_current_audio_response(self) -> None:
-        """Truncate the reply at what Twilio acknowledged as played, never beyond what was produced."""
+        """Truncate the reply at what the caller heard (echoes + time since), at most what was produced."""
         # Replaces the stock hook: it estimates playback from wall-clock time and PCM16 24 kHz sizes.
         current = self._current_audio_response
         if current is None:

@@ -13,7 +13,8 @@ calling, context aggregation, transcripts) and replaces the audio path:
 * reply deltas (μ-law) become PCM16 8000 Hz frames, sample by sample: nothing is resampled;
 * a ``session.updated`` reporting any other audio format is an error that ends the call;
 * barge-in clears Twilio at once and truncates the reply at what the caller really heard, measured by
-  Twilio ``mark`` echoes (:class:`PlaybackTracker`), never beyond the audio produced;
+  Twilio ``mark`` echoes and the time since the latest (:class:`PlaybackTracker`), never beyond the audio
+  produced;
 * never dead air (:class:`~.lifecycle.SessionLifecycle`): a session that does not start within
   ``session_ready_timeout_s`` or is lost for good ends in one ERROR line naming the cause, an apology and a
   hang-up or transfer; a dropped, stalled or expired session is reopened with the conversation so far.
@@ -34,6 +35,7 @@ from loguru import logger
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
+    StartFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.realtime import events
@@ -47,6 +49,7 @@ from .._logsafe import WarnOnce
 from ..frames import TwilioMarkEchoFrame
 from .connection import MAX_MESSAGE_BYTES, loss_reason
 from .fallback import FALLBACK_MARK, load_apology
+from .passthrough import downstream_needs_caller_audio
 from .playback import PlaybackTracker
 from .reply_audio import ReplyAudio
 from .reply_guard import ReplyGuard
@@ -80,10 +83,10 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         api_key: str,
         base_url: str = "wss://api.openai.com/v1/realtime",
         settings: OpenAIRealtimeLLMSettings | None = None,
-        mark_interval_ms: int = 100,
+        mark_interval_ms: int = 500,
         max_pending_input_ms: int = 2000,
         append_interval_ms: int = 20,
-        audio_passthrough: bool = True,
+        audio_passthrough: bool | None = None,
         reply_guard: bool = True,
         session_ready_timeout_s: float = 5.0,
         stall_timeout_s: float = 8.0,
@@ -101,17 +104,24 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             base_url: The Realtime websocket URL (point it at a stand-in for offline tests).
             settings: The stock service's settings. Audio formats may be left out (they are pinned
                 to ``audio/pcmu``); turn detection defaults to :data:`PHONE_TURN_DETECTION`.
-            mark_interval_ms: How often (in reply audio) to ask Twilio for a playback mark.
+            mark_interval_ms: How often (in reply audio) to ask Twilio for a playback mark, besides the
+                one before each reply. Between echoes the caller's position is interpolated at the line
+                rate (:class:`PlaybackTracker`), so marks only bound its drift: 500 ms truncates a
+                barge-in as precisely as 100 ms (``benchmarks/bench_marks.py``) for a fifth of the mark
+                frames, messages and echoes.
             max_pending_input_ms: Caller audio held until the server confirms ``audio/pcmu``; older
                 audio beyond this is dropped (and counted).
             append_interval_ms: Caller audio per ``input_audio_buffer.append``. 20 ms sends each Twilio
                 frame at once; larger values batch frames (fewer websocket messages, less CPU) at the
                 cost of holding the oldest sample up to ``append_interval_ms - 20`` ms.
             audio_passthrough: Whether caller audio (``InputAudioRawFrame``) goes on downstream after it
-                is sent to OpenAI, as in Pipecat's services (the same name as ``STTService``'s). Keep it on
-                if anything after this service needs the caller's audio, e.g. an ``AudioBufferProcessor``
-                recording the call after ``transport.output()``. Off, each caller frame stops here: three
-                fewer pipeline hops per 20 ms, about 10 % less CPU per call (``BENCHMARKS.md``).
+                is sent to OpenAI, as in Pipecat's services (the same name as ``STTService``'s). ``None``
+                (the default) decides at start from the processors after the service
+                (:func:`~.passthrough.downstream_needs_caller_audio`): when they are all known not to read
+                caller audio (the output transport, the assistant context aggregator, the pipeline's
+                ends) each caller frame stops here, three fewer pipeline hops per frame; anything else
+                after the service (an ``AudioBufferProcessor`` recording the call, a processor of yours)
+                gets it. ``True``/``False`` force it either way.
             reply_guard: Check reply audio before it is pushed (:class:`~.reply_guard.ReplyGuard`): the
                 first 40 ms of each reply are held and checked, then each 40 ms as it goes; audio that
                 is plainly not μ-law speech is not played, the reply is cancelled and the call goes on
@@ -172,7 +182,8 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         self._mark_interval_bytes = mark_interval_ms * _ULAW_BYTES_PER_MS
         self._max_pending_bytes = max_pending_input_ms * _ULAW_BYTES_PER_MS
         self._append_bytes = append_interval_ms * _ULAW_BYTES_PER_MS
-        self._audio_passthrough = audio_passthrough
+        self._audio_passthrough_setting = audio_passthrough
+        self._audio_passthrough = audio_passthrough is not False
         self._batch = bytearray()
         self._format_confirmed = False
         self._format_failed = False
@@ -411,6 +422,26 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             self._stats.dropped_after_loss += 1
             return
         await super()._ws_send(realtime_message)
+
+    async def start(self, frame: StartFrame) -> None:
+        """Start the service; with ``audio_passthrough=None``, decide whether caller audio goes on.
+
+        Args:
+            frame: The start frame.
+        """
+        if self._audio_passthrough_setting is None:
+            self._audio_passthrough, wanted_by = downstream_needs_caller_audio(self)
+            logger.debug(
+                f"{self} caller audio goes on downstream: wanted by {wanted_by}"
+                if self._audio_passthrough
+                else f"{self} caller audio stops here: nothing after the service reads it"
+            )
+        await super().start(frame)
+
+    @property
+    def audio_passthrough(self) -> bool:
+        """Whether caller audio goes on downstream after this service (decided at start when ``None``)."""
+        return self._audio_passthrough
 
     async def stop(self, frame: Any) -> None:
         """Stop the service (the call is ending): no reconnect, no fallback from here on.

@@ -1,0 +1,85 @@
+"""Playback marks: how precisely a barge-in is truncated, per mark interval, with and without interpolation.
+
+    python benchmarks/bench_marks.py [--quick] [--intervals 100,250,500,1000]
+
+The caller talks over the greeting at several offsets; the truncate's ``audio_end_ms`` (what the service
+tells OpenAI the caller heard) is compared with what the simulated caller had really played when the
+``clear`` reached it (positive: the truncate says less than was heard). ``marks`` = the service's
+``mark_interval_ms``; ``echoes only`` is the tracker before issue 15 (the latest played echo, no clock),
+``interpolated`` the current one (the latest echo + the time since, capped at the next pending mark).
+Also: mark requests per second of reply audio (each is a frame through the service and the output
+transport and a websocket message to Twilio, and its echo a frame back).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from loguru import logger
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_stacks import TimedStandIn, _start_bot, _stop_bot
+
+from pipecat_twilio_realtime.testing import (
+    Silence,
+    SimulatedTwilioCaller,
+    Speech,
+    WaitForBotAudio,
+    load_clip,
+)
+
+
+async def barge_in(mark_ms: int, interpolate: bool, after_s: float) -> tuple[float, float]:
+    """Heard (ms, when the clear reached the caller) minus the truncate's ms; marks per reply second."""
+    env = {"BENCH_MARK_MS": str(mark_ms), "BENCH_INTERPOLATE": "1" if interpolate else "0"}
+    async with TimedStandIn(speed=4.0) as standin:
+        proc, port = await _start_bot("default", standin.url, extra_env=env)
+        try:
+            script = [WaitForBotAudio(after_s=after_s), Speech(load_clip("caller_interrupt")), Silence(1.0)]
+            report = await SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run()
+        finally:
+            await _stop_bot(proc)
+    truncates = [e for e in standin.received if e.get("type") == "conversation.item.truncate"]
+    if not truncates or not report.heard_at_clears:
+        return float("nan"), float("nan")
+    heard_ms = report.heard_at_clears[0] / 8
+    marks = len(report.marks) / (heard_ms / 1000) if heard_ms else float("nan")
+    return heard_ms - truncates[0]["audio_end_ms"], marks
+
+
+async def main() -> None:
+    """Measure each interval both ways and print one row each."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny run (for smoke tests)")
+    parser.add_argument("--intervals", default="100,250,500,1000", help="mark_interval_ms values")
+    args = parser.parse_args()
+    logger.remove()
+    logger.add(sys.stderr, level="ERROR")
+    intervals = [500] if args.quick else [int(v) for v in args.intervals.split(",")]
+    offsets = [1.0] if args.quick else [0.5, 0.9, 1.3, 1.7, 2.1]
+    started = time.monotonic()
+    print(
+        f"  {'marks':>6} {'tracker':>14} {'heard - truncate (ms), per barge-in':>40} {'median':>7} {'max':>5}"
+        f" {'marks/s':>8}"
+    )
+    for mark_ms in intervals:
+        for interpolate in (False, True):
+            runs = [await barge_in(mark_ms, interpolate, after) for after in offsets]
+            errors = [e for e, _ in runs]
+            shown = " ".join(f"{e:.0f}" for e in errors)
+            print(
+                f"  {mark_ms:>4}ms {'interpolated' if interpolate else 'echoes only':>14} {shown:>40} "
+                f"{statistics.median(errors):>7.0f} {max(abs(e) for e in errors):>5.0f} "
+                f"{statistics.median(m for _, m in runs):>8.1f}"
+            )
+    print(f"  ({time.monotonic() - started:.0f} s)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
