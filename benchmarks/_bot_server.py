@@ -14,8 +14,11 @@ stock: TwilioFrameSerializer → OpenAIRealtimeLLMService (Pipecat's defaults: 2
 
 The frame sizes and options of ours and the floor come from the environment (``bench_stacks.py`` sets
 them per stack): ``BENCH_OUT_CHUNKS`` (``audio_out_10ms_chunks``), ``BENCH_IN_FRAME_MS``
-(``inbound_frame_ms``), ``BENCH_APPEND_MS``, ``BENCH_MARK_MS``, ``BENCH_PASSTHROUGH`` (1/0),
-``BENCH_OBSERVER`` (1/0). Unset, they are the package's recommended values.
+(``inbound_frame_ms``), ``BENCH_APPEND_MS``, ``BENCH_MARK_MS``, ``BENCH_PASSTHROUGH`` (1/0; unset: the
+service decides), ``BENCH_OBSERVER`` (1/0), ``BENCH_GUARD`` (1/0), ``BENCH_INTERPOLATE`` (0: the playback
+tracker before issue 15), ``BENCH_WORKER`` (``recommended``: ``recommended_worker_params()`` and
+``recommended_user_aggregator_params()``; ``lean``: the same with ``lean=True``; ``stock``: Pipecat's
+defaults). Unset, they are the package's recommended values (and Pipecat's defaults for the stock stack).
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from pipecat_twilio_realtime import (
     OpenAIRealtimeMuLawLLMService,
     PlaybackTracker,
     TwilioMediaStreamSerializer,
+    recommended_user_aggregator_params,
+    recommended_worker_params,
 )
 from pipecat_twilio_realtime import twilio_protocol as tp
 
@@ -63,10 +68,9 @@ OUT_CHUNKS = _env_int("BENCH_OUT_CHUNKS", RECOMMENDED_OUT_10MS_CHUNKS)
 IN_FRAME_MS = _env_int("BENCH_IN_FRAME_MS", RECOMMENDED_INBOUND_FRAME_MS)
 APPEND_MS = _env_int("BENCH_APPEND_MS", 0)  # 0: the service's default
 MARK_MS = _env_int("BENCH_MARK_MS", 0)  # 0: the service's default
-PASSTHROUGH = _env_int("BENCH_PASSTHROUGH", 1) == 1
+PASSTHROUGH = {"": None, "1": True, "0": False}[os.environ.get("BENCH_PASSTHROUGH", "")]  # "": the default
 OBSERVER = _env_int("BENCH_OBSERVER", 1) == 1
-RTVI = _env_int("BENCH_RTVI", 1) == 1
-TURNS = _env_int("BENCH_TURNS", 1) == 1
+WORKER = os.environ.get("BENCH_WORKER", "")  # recommended, lean or stock ("": stock only for stock)
 GUARD = _env_int("BENCH_GUARD", 1) == 1
 if _env_int("BENCH_INTERPOLATE", 1) == 0:  # bench_marks.py: the tracker before issue 15 (echoes only)
     PlaybackTracker.heard_bytes = PlaybackTracker.acknowledged_bytes  # type: ignore[method-assign]
@@ -175,13 +179,17 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
                 serializer=serializer,
             ),
         )
-        context = LLMContextAggregatorPair(LLMContext())
+        worker_kind = WORKER or ("stock" if stack == "stock" else "recommended")
+        if worker_kind == "stock":  # Pipecat's defaults: RTVI, turn tracking, local turn strategies at first
+            context, worker_params = LLMContextAggregatorPair(LLMContext()), {}
+        else:
+            context = LLMContextAggregatorPair(LLMContext(), user_params=recommended_user_aggregator_params())
+            worker_params = recommended_worker_params(lean=worker_kind == "lean")
         worker = PipelineWorker(
             Pipeline([transport.input(), context.user(), llm, transport.output(), context.assistant()]),
             params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
             observers=observers,
-            enable_rtvi=RTVI,
-            enable_turn_tracking=TURNS,
+            **worker_params,
         )
 
         @transport.event_handler("on_client_connected")

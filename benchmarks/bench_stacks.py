@@ -20,7 +20,8 @@ stand-in and the simulated Twilio callers run here and share one clock with each
    The stacks (``LOAD_STACKS``): ``default`` (the package's defaults, as a user gets them:
    ``recommended_transport_params()``, MediaStatsObserver),
    ``lean`` (the documented lean configuration), ``ours-20ms`` (20 ms everywhere, the defaults before
-   issue 15), stock, and the floors: Pipecat's transport and pipeline with our serializer and observer
+   issue 15), stock, ``stock-lite`` (stock with our worker and aggregator advice: what that alone buys
+   stock), and the floors: Pipecat's transport and pipeline with our serializer and observer
    and no service at all, caller audio played straight back for the same share of the time as ours
    talked in the same repetition, at the default's and the lean configuration's frame sizes. No stack
    built on Pipecat's transport at those frame sizes can cost less than its floor.
@@ -126,24 +127,31 @@ class Stack:
 
 
 LEAN_ENV = {
-    "BENCH_PASSTHROUGH": "0",
     "BENCH_IN_FRAME_MS": str(LEAN_INBOUND_FRAME_MS),
     "BENCH_APPEND_MS": str(LEAN_INBOUND_FRAME_MS),
+    "BENCH_WORKER": "lean",
+}
+BEFORE_15 = {  # the configuration before issue 15
+    "BENCH_OUT_CHUNKS": "2",
+    "BENCH_IN_FRAME_MS": "20",
+    "BENCH_APPEND_MS": "20",
+    "BENCH_MARK_MS": "100",
+    "BENCH_PASSTHROUGH": "1",
+    "BENCH_WORKER": "stock",
 }
 STACKS: dict[str, Stack] = {
-    "default": Stack("ours", note="recommended: 100 ms out, 40 ms in, passthrough on"),
-    "lean": Stack("ours", LEAN_ENV, f"100 ms out, {LEAN_INBOUND_FRAME_MS} ms in + appends, no passthrough"),
-    "ours-20ms": Stack(
-        "ours",
-        {"BENCH_OUT_CHUNKS": "2", "BENCH_IN_FRAME_MS": "20", "BENCH_APPEND_MS": "20", "BENCH_MARK_MS": "100"},
-        "20 ms everywhere (before issue 15)",
-    ),
+    "default": Stack("ours", note="recommended: 100 ms out, 40 ms in, marks 500 ms, no RTVI"),
+    "lean": Stack("ours", LEAN_ENV, f"the same, {LEAN_INBOUND_FRAME_MS} ms in + appends, no turn tracking"),
+    "ours-20ms": Stack("ours", BEFORE_15, "20 ms everywhere, marks 100 ms, RTVI (before issue 15)"),
     "stock": Stack("stock", note="Pipecat defaults, 20 ms"),
-    "floor": Stack("floor", note="no service, default's sizes (100 ms out, 40 ms in)"),
+    "stock-lite": Stack(
+        "stock", {"BENCH_WORKER": "recommended"}, "stock + our worker/aggregator params (no RTVI)"
+    ),
+    "floor": Stack("floor", note="no service, default's sizes and params"),
     "floor-lean": Stack(
         "floor",
-        {"BENCH_IN_FRAME_MS": str(LEAN_INBOUND_FRAME_MS)},
-        "no service, lean sizes (100 ms out, 60 ms in)",
+        {"BENCH_IN_FRAME_MS": str(LEAN_INBOUND_FRAME_MS), "BENCH_WORKER": "lean"},
+        "no service, lean sizes and params",
     ),
 }
 """Every stack the load runs know, by name."""
@@ -278,7 +286,7 @@ async def latency_and_fidelity(stack: str, turns: int) -> StackRun:
     return run
 
 
-LOAD_STACKS = ("default", "lean", "ours-20ms", "stock", "floor", "floor-lean")
+LOAD_STACKS = ("default", "lean", "ours-20ms", "stock", "stock-lite", "floor", "floor-lean")
 """The stacks of the load runs, in the order they run (and are printed); the first one sets the floors'
 talking share."""
 

@@ -17,6 +17,8 @@ from .performance import (
     RECOMMENDED_INBOUND_FRAME_MS,
     RECOMMENDED_OUT_10MS_CHUNKS,
     recommended_transport_params,
+    recommended_user_aggregator_params,
+    recommended_worker_params,
 )
 from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
 from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
@@ -59,6 +61,8 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "quote_for_log",
     "read_body_capped",
     "recommended_transport_params",
+    "recommended_user_aggregator_params",
+    "recommended_worker_params",
     "require_twilio_signature",
     "watch_inactivity",
 ]

@@ -6,17 +6,24 @@ outbound Twilio messages is the biggest lever a bot has. Twilio buffers whatever
 20 ms::
 
     FastAPIWebsocketParams(serializer=serializer, **recommended_transport_params())
+    LLMContextAggregatorPair(context, user_params=recommended_user_aggregator_params())
+    PipelineWorker(pipeline, params=..., observers=[...], **recommended_worker_params())
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
+from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
+
 __all__ = [
     "LEAN_INBOUND_FRAME_MS",
     "RECOMMENDED_INBOUND_FRAME_MS",
     "RECOMMENDED_OUT_10MS_CHUNKS",
     "recommended_transport_params",
+    "recommended_user_aggregator_params",
+    "recommended_worker_params",
 ]
 
 RECOMMENDED_OUT_10MS_CHUNKS = 10
@@ -37,8 +44,9 @@ Half the caller-frame pushes of 20 ms for 20 ms more on the oldest sample (the s
 """
 
 LEAN_INBOUND_FRAME_MS = 60
-"""``inbound_frame_ms`` and ``append_interval_ms`` of the documented lean configuration (with
-``audio_passthrough=False``): 40 ms more on the oldest caller sample, for about a third of the pushes."""
+"""``inbound_frame_ms`` and ``append_interval_ms`` of the documented lean configuration: 20 ms more on the
+oldest caller sample than the recommended 40 (still within 50 ms at OpenAI), a third fewer caller frames
+and appends."""
 
 
 def recommended_transport_params() -> dict[str, Any]:
@@ -52,3 +60,40 @@ def recommended_transport_params() -> dict[str, Any]:
         "audio_out_enabled": True,
         "audio_out_10ms_chunks": RECOMMENDED_OUT_10MS_CHUNKS,
     }
+
+
+def recommended_worker_params(*, lean: bool = False) -> dict[str, Any]:
+    """The ``PipelineWorker`` keyword arguments this package measured for Twilio calls.
+
+    RTVI is off: it speaks to a browser or app client over the transport, and a Twilio media stream
+    cannot carry its messages (the serializer drops them), yet by default it adds a processor at the
+    head of the pipeline, an observer that takes every frame, and a message pushed through the whole
+    pipeline for each bot word and speaking event — about 0.13x of stock's CPU per call
+    (``BENCHMARKS.md``).
+
+    Args:
+        lean: Also turn Pipecat's turn tracking off: no ``on_turn_started``/``on_turn_ended`` events on the
+            worker and no OpenTelemetry turn traces, one observer fewer on every frame.
+
+    Returns:
+        ``enable_rtvi=False`` (and ``enable_turn_tracking=False`` when lean).
+    """
+    params: dict[str, Any] = {"enable_rtvi": False}
+    if lean:
+        params["enable_turn_tracking"] = False
+    return params
+
+
+def recommended_user_aggregator_params() -> LLMUserAggregatorParams:
+    """The user context aggregator's parameters for a Realtime service that detects turns itself.
+
+    Pipecat's default turn strategies load the local Smart Turn model (ONNX) for every call, only to
+    replace them with external ones once the Realtime service announces that its server detects turns:
+    about 35 ms of CPU and an ONNX session per call, for nothing. This starts with the external ones.
+    Do not use it with ``turn_detection`` switched off in the session (then Pipecat's local strategies
+    are what ends a turn).
+
+    Returns:
+        ``LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())``.
+    """
+    return LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())

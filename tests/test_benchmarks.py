@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
             ],
         ),
         ("bench_chunks.py", ["first audio", "barge-in: heard - truncate", "100ms"]),
+        ("bench_marks.py", ["heard - truncate (ms)", "500ms    echoes only", "500ms   interpolated"]),
         ("bench_reply_guard.py", ["ReplyGuard.feed", "g711.decode (for scale)", "share of one core"]),
         (
             "bench_attacks.py",

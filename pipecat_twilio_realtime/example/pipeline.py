@@ -25,6 +25,8 @@ from pipecat_twilio_realtime import (
     TwilioStopFrame,
     quote_for_log,
     recommended_transport_params,
+    recommended_user_aggregator_params,
+    recommended_worker_params,
     watch_inactivity,
 )
 
@@ -109,7 +111,10 @@ async def run_bot(
         FastAPIWebsocketParams(add_wav_header=False, serializer=serializer, **recommended_transport_params()),
     )
     llm = build_llm(settings)
-    aggregators = LLMContextAggregatorPair(LLMContext(messages=[], tools=TOOLS))
+    # the Realtime server detects turns: no local Smart Turn model per call (BENCHMARKS.md)
+    aggregators = LLMContextAggregatorPair(
+        LLMContext(messages=[], tools=TOOLS), user_params=recommended_user_aggregator_params()
+    )
     observer = MediaStatsObserver(serializer=serializer, service=llm)
 
     @observer.event_handler("on_call_summary")
@@ -127,6 +132,7 @@ async def run_bot(
         pipeline,
         params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
         observers=[observer],
+        **recommended_worker_params(),  # no RTVI: a Twilio stream cannot carry its messages
     )
 
     @transport.event_handler("on_client_connected")
