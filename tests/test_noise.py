@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -244,3 +246,43 @@ def test_white_noise_needs_a_level_above_1500() -> None:
     just_above = bytes([197]) + at_1500[1:]  # one sample at the next level up, 1564
     reason, rms = window_reason(just_above)
     assert 1500 < rms <= 1501 and reason == "white_noise"
+
+
+def reference_window_reason(ulaw: bytes) -> tuple[str | None, float]:
+    """The classifier as first written, sample by sample: the histogram version must agree with it."""
+    table = np.array([g711.decode_sample(code) for code in range(256)], dtype=np.float64)
+    extreme_table = np.array([(c < 0x10 or c >= 0xF0) for c in range(256)], dtype=np.float64)
+    codes = np.frombuffer(ulaw, dtype=np.uint8)
+    if len(codes) < 64:
+        return None, 0.0
+    pcm = table[codes]
+    rms = float(np.sqrt(np.mean(pcm * pcm)))
+    extreme = extreme_table[codes]
+    parity = abs(float(extreme[0::2].mean()) - float(extreme[1::2].mean()))
+    if parity >= 0.5 and rms > 4000:
+        return "pcm16_as_ulaw", rms
+    if float(np.mean(np.abs(pcm) >= 30000)) >= 0.2:
+        return "full_scale", rms
+    if rms > 1500:
+        power = np.abs(np.fft.rfft(pcm * np.hanning(len(pcm)))) ** 2 + 1e-9
+        if float(np.exp(np.mean(np.log(power))) / np.mean(power)) > 0.45:
+            return "white_noise", rms
+    return None, rms
+
+
+def test_the_histogram_classifier_agrees_with_the_sample_by_sample_one() -> None:
+    rng = np.random.default_rng(15)
+    speech = b"".join(load_clip(name) for name in CLIP_NAMES)
+    pcm16 = g711.decode(speech[:16000])  # PCM16 bytes sent as μ-law
+    buzz = g711.encode(np.where(np.arange(8000) % 40 < 20, 32000, -32000).astype("<i2").tobytes())
+    sources = [speech, pcm16, buzz, white_noise(2.0), rng.integers(0, 256, 16000, dtype=np.uint8).tobytes()]
+    checked = Counter[str | None]()
+    for source in sources:
+        for size in (64, 65, 320, 321, WINDOW_BYTES):
+            for start in range(0, len(source) - size, size * 7):
+                window = source[start : start + size]
+                reason, rms = window_reason(window)
+                expected_reason, expected_rms = reference_window_reason(window)
+                assert reason == expected_reason and rms == pytest.approx(expected_rms, rel=1e-12, abs=1e-9)
+                checked[reason] += 1
+    assert set(checked) == {None, "pcm16_as_ulaw", "full_scale", "white_noise"}, checked  # each path ran
