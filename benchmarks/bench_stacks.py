@@ -370,11 +370,6 @@ async def load(
     return run
 
 
-def _row(name: str, ours: float, stock: float, unit: str, better_low: bool = True) -> None:
-    ratio = ours / stock if stock else float("nan")
-    print(f"  {name:<44} {ours:10.2f} {stock:10.2f}  {unit:<8} ours/stock {ratio:6.2f}")
-
-
 async def main() -> None:
     """Run both stacks and print the tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -406,8 +401,8 @@ async def main() -> None:
 
 
 async def _latency_report(turns: int, repeats: int) -> None:
-    runs: dict[str, list[StackRun]] = {"default": [], "stock": []}
-    for _ in range(repeats):  # interleaved: ours (package defaults), stock, ours, stock, ...
+    runs: dict[str, list[StackRun]] = {"default": [], "lean": [], "stock": []}
+    for _ in range(repeats):  # interleaved: ours (package defaults), lean, stock, ours, ...
         for stack, done in runs.items():
             done.append(await latency_and_fidelity(stack, turns))
     runs["ours"] = runs.pop("default")
@@ -416,33 +411,36 @@ async def _latency_report(turns: int, repeats: int) -> None:
         return statistics.median(figure(r) for r in runs[stack])
 
     def row(name: str, figure: Any, unit: str = "ms") -> None:
-        _row(name, med("ours", figure), med("stock", figure), unit)
+        ours, lean, stock = med("ours", figure), med("lean", figure), med("stock", figure)
+        ratio = ours / stock if stock else float("nan")
+        print(f"  {name:<40} {ours:10.2f} {lean:10.2f} {stock:10.2f}  {unit:<4} ours/stock {ratio:6.2f}")
 
     print(f"\n1. added latency, one call, greeting + {turns} turns, median of {repeats} runs")
-    print(f"  {'':<44} {'ours':>10} {'stock':>10}")
+    print(f"  {'':<40} {'ours':>10} {'lean':>10} {'stock':>10}")
     row("out: first delta -> first media  p50", lambda r: _pct(r.out_ms, 50))
     row("out: first delta -> first media  p99", lambda r: _pct(r.out_ms, 99))
     row("out: first delta -> first media  max", lambda r: max(r.out_ms))
     row("in: caller media -> append       p50", lambda r: _pct(r.in_ms, 50))
     row("in: caller media -> append       p99", lambda r: _pct(r.in_ms, 99))
     row("in: caller media -> append       max", lambda r: max(r.in_ms))
-    o, s = runs["ours"][0], runs["stock"][0]
+    o, lean, s = runs["ours"][0], runs["lean"][0], runs["stock"][0]
     print(
-        f"   (samples per run: out {len(o.out_ms)}/{len(s.out_ms)} replies, "
-        f"in {len(o.in_ms)}/{len(s.in_ms)} appends)"
+        f"   (samples per run: out {len(o.out_ms)}/{len(lean.out_ms)}/{len(s.out_ms)} replies, "
+        f"in {len(o.in_ms)}/{len(lean.in_ms)}/{len(s.in_ms)} appends)"
     )
     print("\n3. OpenAI socket, bytes of websocket text per call-second")
     row("client -> OpenAI", lambda r: r.up_bps, "B/s")
     row("OpenAI -> client", lambda r: r.down_bps, "B/s")
     print("\n4. fidelity")
-    exact = [r.exact for r in runs["ours"] if r.exact is not None]
-    print(
-        f"  ours: {min(exact):.2%} of received bytes identical to what OpenAI sent "
-        f"(worst of {len(exact)} runs)"
-    )
+    for name in ("ours", "lean"):
+        exact = [r.exact for r in runs[name] if r.exact is not None]
+        print(
+            f"  {name}: {min(exact):.2%} of received bytes identical to what OpenAI sent "
+            f"(worst of {len(exact)} runs)"
+        )
     print(
         f"  SNR of the greeting as heard vs the clip: ours {med('ours', lambda r: r.snr_db):.1f} dB, "
-        f"stock {med('stock', lambda r: r.snr_db):.1f} dB"
+        f"lean {med('lean', lambda r: r.snr_db):.1f} dB, stock {med('stock', lambda r: r.snr_db):.1f} dB"
     )
 
 

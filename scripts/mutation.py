@@ -99,10 +99,12 @@ MODULES: dict[str, list[str]] = {
     "_logsafe": SECURITY_TESTS,
     "realtime.service": REALTIME_TESTS,
     "realtime.playback": REALTIME_TESTS,
+    "realtime.passthrough": ["tests/test_passthrough.py"],
     "realtime.reply_guard": ["tests/test_reply_guard.py"],
     "realtime.voices": REALTIME_TESTS,
     "realtime.session_format": REALTIME_TESTS,
     "observer": ["tests/test_observer_mutants.py"],
+    "performance": ["tests/test_performance.py"],
 }
 """Each module (dotted below the package) and the pytest arguments selecting the fast tests that own it."""
 

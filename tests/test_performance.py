@@ -14,7 +14,21 @@ from pipecat.processors.frameworks.rtvi import RTVIProcessor
 from pipecat.turns.user_start import ExternalUserTurnStartStrategy
 from pipecat.turns.user_stop import ExternalUserTurnStopStrategy
 
-from pipecat_twilio_realtime import recommended_user_aggregator_params, recommended_worker_params
+from pipecat_twilio_realtime import (
+    RECOMMENDED_OUT_10MS_CHUNKS,
+    recommended_transport_params,
+    recommended_user_aggregator_params,
+    recommended_worker_params,
+)
+
+
+def test_the_transport_params_turn_audio_on_both_ways_with_100_ms_messages() -> None:
+    assert recommended_transport_params() == {
+        "audio_in_enabled": True,
+        "audio_out_enabled": True,
+        "audio_out_10ms_chunks": RECOMMENDED_OUT_10MS_CHUNKS,
+    }
+    assert RECOMMENDED_OUT_10MS_CHUNKS == 10
 
 
 def processors(worker: PipelineWorker) -> list[FrameProcessor]:

@@ -476,6 +476,36 @@ def test_playback_tracker_interpolation_edges() -> None:
     assert tracker.heard_bytes("a") == 780  # playback stopped at the clear: no more time is added
     tracker.on_echo(echo(PlaybackTracker.progress_label("a", 800), 600))  # a late, smaller echo
     assert tracker.acknowledged_bytes("a") == 780
+    assert tracker.acknowledged_bytes("never-seen") == 0 and tracker.heard_bytes("never-seen") == 0
+
+
+def test_an_echo_at_the_same_position_restarts_the_clock() -> None:
+    # Two marks with no audio between them (the reply stalled): the later echo says playback was still
+    # there later, so the estimate runs from it, not from the first.
+    now = [0.0]
+    tracker = PlaybackTracker(clock=lambda: now[0])
+
+    def echo(label: str, sent: int, played: bool = True) -> TwilioMarkEchoFrame:
+        return TwilioMarkEchoFrame(mark_name=label, label=label, ulaw_bytes_sent=sent, played=played)
+
+    tracker.on_echo(echo(PlaybackTracker.start_label("a"), 100))
+    now[0] = 1.0
+    tracker.on_echo(echo(PlaybackTracker.progress_label("a", 0), 100))
+    now[0] = 1.05
+    assert tracker.heard_bytes("a") == 400
+    assert tracker.on_echo(echo("ptr:a/not-a-count", 900)) is True  # a label of ours that names no count
+    assert tracker.acknowledged_bytes("a") == 800
+
+
+def test_flushed_echoes_are_ours_and_leave_nothing_pending() -> None:
+    tracker = PlaybackTracker(clock=lambda: 0.0)
+    for n in range(100):  # replies interrupted before their start mark played
+        tracker.requested(f"item_{n}", 4000)
+        flushed = PlaybackTracker.start_label(f"item_{n}")
+        assert tracker.on_echo(
+            TwilioMarkEchoFrame(mark_name=flushed, label=flushed, ulaw_bytes_sent=0, played=False)
+        )
+    assert tracker._pending == {}  # nothing kept per interrupted reply
 
 
 async def test_only_the_last_eight_items_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:

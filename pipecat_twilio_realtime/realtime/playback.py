@@ -87,7 +87,6 @@ class PlaybackTracker:
             return True
         if kind == "start":
             self._start[item_id] = echo.ulaw_bytes_sent
-            self._heard.setdefault(item_id, 0)
             self._echoed_at[item_id] = self._clock()
             while len(self._start) > self._keep:
                 oldest = next(iter(self._start))
