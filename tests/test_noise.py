@@ -286,3 +286,8 @@ def test_the_histogram_classifier_agrees_with_the_sample_by_sample_one() -> None
                 assert reason == expected_reason and rms == pytest.approx(expected_rms, rel=1e-12, abs=1e-9)
                 checked[reason] += 1
     assert set(checked) == {None, "pcm16_as_ulaw", "full_scale", "white_noise"}, checked  # each path ran
+    # An odd window: 33 even positions, 32 odd ones, 16 of them extreme: a parity of exactly 0.5 only when
+    # each half is averaged over its own length.
+    odd_window = bytes(0x00 if i % 2 and i < 32 else 0x80 for i in range(65))
+    assert window_reason(odd_window) == reference_window_reason(odd_window)
+    assert window_reason(odd_window)[0] == "pcm16_as_ulaw"

@@ -139,7 +139,7 @@ async def test_barge_in_clears_twilio_and_truncates_at_what_was_heard() -> None:
     assert produced_ms == produced_bytes // 8
     assert 0 < audio_end_ms < produced_ms
     heard_ms_at_clear = report.heard_at_clears[0] / 8
-    # marks every 100 ms, one 20 ms chunk of slack, and the caller's 20 ms playout tick
+    # the latest echo plus the time since (bench_marks.py: ~20 ms off); slack for a loaded test machine
     assert heard_ms_at_clear - 160 <= audio_end_ms <= heard_ms_at_clear + 20, (
         audio_end_ms,
         heard_ms_at_clear,
