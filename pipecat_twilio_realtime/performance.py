@@ -1,13 +1,16 @@
-"""The measured frame sizes for a Twilio call on Pipecat's websocket transport (``BENCHMARKS.md``).
+"""The measured configuration for a Twilio call on Pipecat's websocket transport (``BENCHMARKS.md``).
 
 Pipecat's CPU per call follows frame pushes and websocket sends per call-second, so the size of the
 outbound Twilio messages is the biggest lever a bot has. Twilio buffers whatever ``media`` it gets,
 ``clear`` empties that buffer and mark echoes give the real playback position, so messages need not be
-20 ms::
+20 ms. The recommended configuration::
 
     FastAPIWebsocketParams(serializer=serializer, **recommended_transport_params())
     LLMContextAggregatorPair(context, user_params=recommended_user_aggregator_params())
     PipelineWorker(pipeline, params=..., observers=[...], **recommended_worker_params())
+
+The documented lean one adds ``inbound_frame_ms=LEAN_INBOUND_FRAME_MS`` on the serializer,
+``append_interval_ms=LEAN_INBOUND_FRAME_MS`` on the service and ``recommended_worker_params(lean=True)``.
 """
 
 from __future__ import annotations

@@ -36,3 +36,28 @@ def test_readme_links_work_on_the_pypi_page() -> None:
     assert targets, "the README links somewhere"
     relative = [t for t in targets if not t.startswith(("https://", "http://", "#", "mailto:"))]
     assert relative == []
+
+
+def test_readme_code_imports_only_what_exists() -> None:
+    """Every ``from …`` import in the README's Python blocks names something that is there."""
+    import ast
+    import importlib
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    imported: list[tuple[str, str]] = []
+    for block in blocks:
+        for node in ast.walk(ast.parse(block)):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported += [(node.module, alias.name) for alias in node.names]
+    ours = [name for module, name in imported if module == "pipecat_twilio_realtime"]
+    assert "recommended_worker_params" in ours and "recommended_user_aggregator_params" in ours
+    missing = [
+        f"{module}.{name}"
+        for module, name in imported
+        if module.split(".")[0] in ("pipecat", "pipecat_twilio_realtime")
+        and not hasattr(importlib.import_module(module), name)
+    ]
+    assert missing == []
