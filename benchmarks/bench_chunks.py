@@ -57,10 +57,14 @@ async def reply_delivery(chunks: int) -> tuple[float, float, bool]:
     return (received[0] - first_delta) * 1000, (received[-1] - last_delta) * 1000, complete
 
 
-async def barge_in(chunks: int, after_s: float) -> float:
-    """Heard (ms, at the caller when the clear came) minus the truncate's ``audio_end_ms``."""
+async def barge_in(after_s: float, env: dict[str, str]) -> tuple[float, float]:
+    """One barge-in on the default stack with ``env``: heard minus truncated (ms), and marks per heard second.
+
+    Heard is what the simulated caller had played when the ``clear`` reached it; truncated is the
+    truncate's ``audio_end_ms``. Positive: the truncate says less than was heard.
+    """
     async with TimedStandIn(speed=4.0) as standin:
-        proc, port = await _start_bot("default", standin.url, extra_env={"BENCH_OUT_CHUNKS": str(chunks)})
+        proc, port = await _start_bot("default", standin.url, extra_env=env)
         try:
             script = [WaitForBotAudio(after_s=after_s), Speech(load_clip("caller_interrupt")), Silence(1.0)]
             report = await SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run()
@@ -68,8 +72,10 @@ async def barge_in(chunks: int, after_s: float) -> float:
             await _stop_bot(proc)
     truncates = [e for e in standin.received if e.get("type") == "conversation.item.truncate"]
     if not truncates or not report.heard_at_clears:
-        return float("nan")
-    return report.heard_at_clears[0] / 8 - truncates[0]["audio_end_ms"]
+        return float("nan"), float("nan")
+    heard_ms = report.heard_at_clears[0] / 8
+    marks = len(report.marks) / (heard_ms / 1000) if heard_ms else float("nan")
+    return heard_ms - truncates[0]["audio_end_ms"], marks
 
 
 async def main() -> None:
@@ -93,7 +99,7 @@ async def main() -> None:
     )
     for chunks in sizes:
         deliveries = [await reply_delivery(chunks) for _ in range(repeats)]
-        errors = [await barge_in(chunks, after) for after in offsets]
+        errors = [(await barge_in(after, {"BENCH_OUT_CHUNKS": str(chunks)}))[0] for after in offsets]
         cpu = (
             await load(
                 "default",

@@ -24,33 +24,7 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_stacks import TimedStandIn, _start_bot, _stop_bot
-
-from pipecat_twilio_realtime.testing import (
-    Silence,
-    SimulatedTwilioCaller,
-    Speech,
-    WaitForBotAudio,
-    load_clip,
-)
-
-
-async def barge_in(mark_ms: int, interpolate: bool, after_s: float) -> tuple[float, float]:
-    """Heard (ms, when the clear reached the caller) minus the truncate's ms; marks per reply second."""
-    env = {"BENCH_MARK_MS": str(mark_ms), "BENCH_INTERPOLATE": "1" if interpolate else "0"}
-    async with TimedStandIn(speed=4.0) as standin:
-        proc, port = await _start_bot("default", standin.url, extra_env=env)
-        try:
-            script = [WaitForBotAudio(after_s=after_s), Speech(load_clip("caller_interrupt")), Silence(1.0)]
-            report = await SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run()
-        finally:
-            await _stop_bot(proc)
-    truncates = [e for e in standin.received if e.get("type") == "conversation.item.truncate"]
-    if not truncates or not report.heard_at_clears:
-        return float("nan"), float("nan")
-    heard_ms = report.heard_at_clears[0] / 8
-    marks = len(report.marks) / (heard_ms / 1000) if heard_ms else float("nan")
-    return heard_ms - truncates[0]["audio_end_ms"], marks
+from bench_chunks import barge_in
 
 
 async def main() -> None:
@@ -70,7 +44,8 @@ async def main() -> None:
     )
     for mark_ms in intervals:
         for interpolate in (False, True):
-            runs = [await barge_in(mark_ms, interpolate, after) for after in offsets]
+            env = {"BENCH_MARK_MS": str(mark_ms), "BENCH_INTERPOLATE": "1" if interpolate else "0"}
+            runs = [await barge_in(after, env) for after in offsets]
             errors = [e for e, _ in runs]
             shown = " ".join(f"{e:.0f}" for e in errors)
             print(
