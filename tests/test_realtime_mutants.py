@@ -19,6 +19,7 @@ from pipecat.frames.frames import (
     TTSAudioRawFrame,
     TTSStartedFrame,
 )
+from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.realtime import events
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
@@ -30,6 +31,7 @@ from pipecat_twilio_realtime import (
     TwilioMarkRequestFrame,
     g711,
 )
+from pipecat_twilio_realtime.realtime.fallback import FALLBACK_MARK
 from pipecat_twilio_realtime.realtime.playback import PlaybackTracker
 from pipecat_twilio_realtime.realtime.session_format import (
     PHONE_TURN_DETECTION,
@@ -600,6 +602,64 @@ async def test_mark_echoes_end_here_and_caller_audio_only_without_passthrough(
     assert [d for f, d in h.frames if f is audio and d is FrameDirection.UPSTREAM] == [
         FrameDirection.UPSTREAM
     ]
+
+
+@pytest.mark.parametrize(
+    ("setting", "after", "expected"),
+    [
+        (None, None, False),
+        (None, "recorder", True),
+        (True, None, True),
+        (False, "recorder", False),
+    ],
+)
+def test_passthrough_is_decided_from_what_follows_unless_forced(
+    monkeypatch: pytest.MonkeyPatch, setting: bool | None, after: str | None, expected: bool, logs: list[str]
+) -> None:
+    h = Harness(monkeypatch, audio_passthrough=setting)
+    assert h.service.audio_passthrough is (setting is not False)  # before start: as stock, unless told
+    if after == "recorder":
+        h.service.link(AudioBufferProcessor())
+    h.service._decide_passthrough()
+    assert h.service.audio_passthrough is expected
+    if setting is None:
+        assert any(("wanted by AudioBufferProcessor" if expected else "stops here") in line for line in logs)
+
+
+async def test_mark_echoes_feed_the_tracker_and_only_a_played_fallback_mark_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(monkeypatch)
+    start = PlaybackTracker.start_label("item_a")
+    await h.service.process_frame(
+        TwilioMarkEchoFrame(mark_name=start, label=start, ulaw_bytes_sent=10, played=True),
+        FrameDirection.DOWNSTREAM,
+    )
+    h.now = 0.1
+    assert h.service.playback.heard_bytes("item_a") == 800  # the echo reached the tracker
+    for label, played in ((FALLBACK_MARK, False), ("other", True)):
+        await h.service.process_frame(
+            TwilioMarkEchoFrame(mark_name=label, label=label, ulaw_bytes_sent=0, played=played),
+            FrameDirection.DOWNSTREAM,
+        )
+        assert not h.service._fallback_played.is_set()
+    await h.service.process_frame(
+        TwilioMarkEchoFrame(mark_name=FALLBACK_MARK, label=FALLBACK_MARK, ulaw_bytes_sent=0, played=True),
+        FrameDirection.DOWNSTREAM,
+    )
+    assert h.service._fallback_played.is_set()
+
+
+async def test_appended_and_dropped_bytes_add_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch, max_pending_input_ms=20)
+    await h.service._send_user_audio(caller(b"\x01" * 160))  # exactly the cap: nothing dropped
+    assert h.service.stats.dropped_input_bytes == 0
+    for _ in range(2):
+        await h.service._send_user_audio(caller(b"\x02" * 160))
+    assert h.service.stats.dropped_input_bytes == 320
+    await h.service._handle_evt_session_updated(session_updated())
+    await h.service._send_user_audio(caller(b"\x03" * 160))
+    assert h.service.stats.appended_bytes == 320 and h.service.stats.appends == 2
 
 
 def test_playback_tracker_edges() -> None:

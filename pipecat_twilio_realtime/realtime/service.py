@@ -429,14 +429,19 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         Args:
             frame: The start frame.
         """
-        if self._audio_passthrough_setting is None:
-            self._audio_passthrough, wanted_by = downstream_needs_caller_audio(self)
-            logger.debug(
-                f"{self} caller audio goes on downstream: wanted by {wanted_by}"
-                if self._audio_passthrough
-                else f"{self} caller audio stops here: nothing after the service reads it"
-            )
+        self._decide_passthrough()
         await super().start(frame)
+
+    def _decide_passthrough(self) -> None:
+        """With ``audio_passthrough=None``: pass caller audio on only if a processor after us may read it."""
+        if self._audio_passthrough_setting is not None:
+            return
+        self._audio_passthrough, wanted_by = downstream_needs_caller_audio(self)
+        logger.debug(
+            f"{self} caller audio goes on downstream: wanted by {wanted_by}"
+            if self._audio_passthrough
+            else f"{self} caller audio stops here: nothing after the service reads it"
+        )
 
     @property
     def audio_passthrough(self) -> bool:
