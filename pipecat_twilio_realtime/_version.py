@@ -1,3 +1,3 @@
 """The package version: the one place it is written (read by hatchling and ``__init__``)."""
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
