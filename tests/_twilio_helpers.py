@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import wave
+from pathlib import Path
 from typing import Any
 
 from pipecat_twilio_realtime.testing import serve_app
@@ -11,6 +13,16 @@ from pipecat_twilio_realtime.testing import serve_app
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
 ACCOUNT_SID = "AC00000000000000000000000000000001"
+
+
+def write_pcm_wav(path: Path, pcm16: bytes, *, rate: int = 8000, channels: int = 1) -> Path:
+    """Write ``pcm16`` as a 16-bit PCM WAV (any rate and channel count, to test what is refused)."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(channels)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(pcm16)
+    return path
 
 
 def connected() -> str:

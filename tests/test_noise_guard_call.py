@@ -8,7 +8,6 @@ name the cause, and the call must go on (the next reply is refused too, not the 
 from __future__ import annotations
 
 import asyncio
-import wave
 from pathlib import Path
 from typing import Any
 
@@ -26,23 +25,16 @@ from pipecat_twilio_realtime.testing import (
 from pipecat_twilio_realtime.testing.realtime import Faults
 
 from ._bot_helpers import BotCall, bot_app
-from ._twilio_helpers import serve
-
-
-def _wav(path: Path) -> Path:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(g711.decode(load_clip("bot_answer")))
-    return path
+from ._twilio_helpers import serve, write_pcm_wav
 
 
 @pytest.mark.parametrize("kind", ["pcm16", "white", "buzz", "wav"])
 async def test_noise_from_the_server_never_reaches_the_caller(
     kind: str, tmp_path: Path, logs: list[str]
 ) -> None:
-    noise: Any = _wav(tmp_path / "reply.wav") if kind == "wav" else kind
+    noise: Any = kind
+    if kind == "wav":
+        noise = write_pcm_wav(tmp_path / "reply.wav", g711.decode(load_clip("bot_answer")))
     calls: list[BotCall] = []
     script = [Silence(1.5), Speech(load_clip("caller_question")), Silence(2.5)]
     async with RealtimeStandIn(speed=8.0, faults=Faults(reply_noise=noise)) as standin:

@@ -19,7 +19,7 @@ from pipecat_twilio_realtime.example import create_app, load_settings
 from pipecat_twilio_realtime.simulate import bit_exact_fraction, pcm_rms, run_simulation
 from pipecat_twilio_realtime.testing import RealtimeStandIn, load_clip
 
-from ._twilio_helpers import serve
+from ._twilio_helpers import serve, write_pcm_wav
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,15 +34,6 @@ def simulate(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complete
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-def write_wav(path: Path, pcm16: bytes, *, rate: int = 8000, channels: int = 1) -> Path:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(channels)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(pcm16)
-    return path
 
 
 def free_port() -> int:
@@ -105,7 +96,7 @@ def caller_audio(kind: str) -> bytes:
 
 @pytest.mark.parametrize("name", ["silence", "quiet"])
 def test_caller_wav_nobody_answers_fails_with_the_reason(tmp_path: Path, name: str) -> None:
-    wav = write_wav(tmp_path / f"{name}.wav", caller_audio(name))
+    wav = write_pcm_wav(tmp_path / f"{name}.wav", caller_audio(name))
     run = simulate("--caller-wav", str(wav), "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "result:    FAILED" in run.stdout
@@ -148,7 +139,7 @@ def test_unreadable_caller_wav(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (8000, 2)])
 def test_caller_wav_of_the_wrong_rate_or_channels(tmp_path: Path, rate: int, channels: int) -> None:
-    write_wav(tmp_path / "x.wav", b"\x00\x00" * channels * 800, rate=rate, channels=channels)
+    write_pcm_wav(tmp_path / "x.wav", b"\x00\x00" * channels * 800, rate=rate, channels=channels)
     run = simulate("--caller-wav", "x.wav", cwd=tmp_path)
     assert_usage_error(run, "the caller needs 8000 Hz mono. Convert it first")
 

@@ -11,7 +11,6 @@ import asyncio
 import base64
 import json
 import random
-import wave
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from pipecat_twilio_realtime.testing import (
 )
 from pipecat_twilio_realtime.testing.twilio import check_outbound
 
-from ._twilio_helpers import run_call_pipeline, serve
+from ._twilio_helpers import run_call_pipeline, serve, write_pcm_wav
 
 CALL_TIMEOUT_S = 20
 
@@ -333,15 +332,6 @@ def test_check_outbound_accepts_only_the_documented_shapes() -> None:
 # WAV input: 8000 Hz mono only, never resampled.
 
 
-def _pcm_wav(path: Path, rate: int, data: bytes, channels: int = 1) -> Path:
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(channels)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(data)
-    return path
-
-
 def _ulaw_wav(path: Path, rate: int, data: bytes) -> Path:
     fmt = (7).to_bytes(2, "little") + (1).to_bytes(2, "little") + rate.to_bytes(4, "little")
     fmt += rate.to_bytes(4, "little") + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
@@ -355,7 +345,7 @@ def _ulaw_wav(path: Path, rate: int, data: bytes) -> Path:
 
 def test_wav_input_is_read_without_resampling(tmp_path: Path) -> None:
     pcm = b"".join(s.to_bytes(2, "little", signed=True) for s in (0, 1000, -1000, 32000) * 20)
-    assert load_wav_as_ulaw(_pcm_wav(tmp_path / "pcm.wav", 8000, pcm)) == _encode(pcm)
+    assert load_wav_as_ulaw(write_pcm_wav(tmp_path / "pcm.wav", pcm)) == _encode(pcm)
     ulaw = bytes(range(256)) + b"\x01"  # odd length: the data chunk is padded
     assert load_wav_as_ulaw(_ulaw_wav(tmp_path / "ulaw.wav", 8000, ulaw)) == ulaw
     assert Speech.from_wav(tmp_path / "ulaw.wav") == Speech(ulaw, "ulaw.wav")
@@ -365,11 +355,11 @@ def test_wav_input_is_read_without_resampling(tmp_path: Path) -> None:
 
 def test_wav_at_another_rate_or_layout_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"16000 Hz.*needs 8000 Hz mono.*never resamples"):
-        load_wav_as_ulaw(_pcm_wav(tmp_path / "wide.wav", 16000, b"\x00\x00" * 80))
+        load_wav_as_ulaw(write_pcm_wav(tmp_path / "wide.wav", b"\x00\x00" * 80, rate=16000))
     with pytest.raises(ValueError, match="16000 Hz"):
         SimulatedTwilioCaller("ws://127.0.0.1:1/ws", [_ulaw_wav(tmp_path / "wide-ulaw.wav", 16000, b"\xff")])
     with pytest.raises(ValueError, match="2 channel"):
-        load_wav_as_ulaw(_pcm_wav(tmp_path / "stereo.wav", 8000, b"\x00\x00" * 80, channels=2))
+        load_wav_as_ulaw(write_pcm_wav(tmp_path / "stereo.wav", b"\x00\x00" * 80, channels=2))
     (tmp_path / "text.wav").write_bytes(b"hello, not a wav file")
     with pytest.raises(ValueError, match="not a WAV"):
         load_wav_as_ulaw(tmp_path / "text.wav")
