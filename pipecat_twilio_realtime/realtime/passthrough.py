@@ -14,10 +14,10 @@ CALLER_AUDIO_IGNORED_BY: tuple[type[FrameProcessor], ...] = (
     BaseOutputTransport,
     LLMAssistantAggregator,
     PipelineSource,
-    PipelineSink,
 )
 """Processors known to pass ``InputAudioRawFrame`` on unread (Pipecat 1.14): the output transport writes
-only output audio, the assistant aggregator records the bot's side, a pipeline's ends hand frames on."""
+only output audio, the assistant aggregator records the bot's side, a pipeline's source hands frames on
+(a pipeline's sink is followed out to what comes after its pipeline)."""
 
 _MAX_HOPS = 256  # a linked list of processors is finite; a cycle (a bug elsewhere) must not hang us
 
@@ -50,7 +50,7 @@ def downstream_needs_caller_audio(processor: FrameProcessor) -> tuple[bool, str]
             if owner is None:
                 return True, f"{current} (cannot see past it)"
             return False, ""
-        if isinstance(current, Pipeline) and current.processors:  # a nested pipeline: its source comes first
+        if isinstance(current, Pipeline):  # a nested pipeline: its source comes first
             current = current.processors[0]
             continue
         if not isinstance(current, CALLER_AUDIO_IGNORED_BY):
