@@ -18,7 +18,9 @@ from __future__ import annotations
 from typing import Any
 
 from pipecat.processors.aggregators.llm_response_universal import LLMUserAggregatorParams
-from pipecat.turns.user_turn_strategies import ExternalUserTurnStrategies
+from pipecat.turns.user_start import ExternalUserTurnStartStrategy
+from pipecat.turns.user_stop import ExternalUserTurnStopStrategy
+from pipecat.turns.user_turn_strategies import UserTurnStrategies
 
 __all__ = [
     "LEAN_INBOUND_FRAME_MS",
@@ -92,11 +94,18 @@ def recommended_user_aggregator_params() -> LLMUserAggregatorParams:
 
     Pipecat's default turn strategies load the local Smart Turn model (ONNX) for every call, only to
     replace them with external ones once the Realtime service announces that its server detects turns:
-    about 35 ms of CPU and an ONNX session per call, for nothing. This starts with the external ones.
+    about 35 ms of CPU and an ONNX session per call, for nothing. This starts with the external ones,
+    already as Pipecat's realtime mode sets them (the stop strategy does not wait for a transcript), so
+    the aggregator has nothing to change and logs no warning about changing strategies it was given.
     Do not use it with ``turn_detection`` switched off in the session (then Pipecat's local strategies
     are what ends a turn).
 
     Returns:
-        ``LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())``.
+        User aggregator parameters with external start and stop strategies (``wait_for_transcript=False``).
     """
-    return LLMUserAggregatorParams(user_turn_strategies=ExternalUserTurnStrategies())
+    return LLMUserAggregatorParams(
+        user_turn_strategies=UserTurnStrategies(
+            start=[ExternalUserTurnStartStrategy()],
+            stop=[ExternalUserTurnStopStrategy(wait_for_transcript=False)],
+        )
+    )

@@ -81,3 +81,15 @@ def test_the_user_aggregator_starts_with_external_turns_and_loads_no_model(
     assert strategies is not None
     assert [type(s) for s in strategies.start or []] == [ExternalUserTurnStartStrategy]
     assert [type(s) for s in strategies.stop or []] == [ExternalUserTurnStopStrategy]
+    assert all(s.wait_for_transcript is False for s in strategies.stop or [])
+
+
+def test_realtime_mode_finds_nothing_to_change_so_no_warning_per_call(logs: list[str]) -> None:
+    # What the aggregator does when the Realtime service announces itself: with strategies the app gave,
+    # any change it has to make is a WARNING on every call.
+    user = LLMContextAggregatorPair(LLMContext(), user_params=recommended_user_aggregator_params()).user()
+    strategies = user._params.user_turn_strategies
+    assert strategies is not None
+    user._apply_realtime_mode_strategy_mutations(strategies, are_user_provided_custom_strategies=True)
+    assert not [line for line in logs if "mutated turn strategies" in line]
+    assert [type(s) for s in strategies.start or []] == [ExternalUserTurnStartStrategy]
