@@ -56,7 +56,7 @@ from pipecat_twilio_realtime import (
     recommended_user_aggregator_params,
     recommended_worker_params,
 )
-from pipecat_twilio_realtime import twilio_protocol as tp
+from pipecat_twilio_realtime.twilio import protocol as tp
 
 
 def _env_int(name: str, default: int) -> int:

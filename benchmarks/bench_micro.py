@@ -22,8 +22,8 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
 from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService, TwilioMediaStreamSerializer, g711
-from pipecat_twilio_realtime import twilio_protocol as tp
 from pipecat_twilio_realtime.testing import load_clip
+from pipecat_twilio_realtime.twilio import protocol as tp
 
 SID = "MZ00000000000000000000000000000001"
 

@@ -48,7 +48,7 @@ import numpy as np
 from loguru import logger
 
 from pipecat_twilio_realtime import LEAN_INBOUND_FRAME_MS, g711
-from pipecat_twilio_realtime.simulate import bit_exact_fraction, script_for
+from pipecat_twilio_realtime.cli.simulate import bit_exact_fraction, script_for
 from pipecat_twilio_realtime.testing import CallerReport, RealtimeStandIn, SimulatedTwilioCaller, load_clip
 
 SERVER = Path(__file__).resolve().parent / "_bot_server.py"

@@ -7,12 +7,10 @@ Public API (everything else is internal and may change)::
 
 from ._logsafe import quote_for_log
 from ._version import __version__
-from .call_binding import BINDING_PARAMETER, BindingCheck, StreamBinder
-from .call_limits import CallLimiter, CallLimitReached, watch_inactivity
-from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
-from .noise import NoiseFinding
-from .observer import CallStats, MediaStatsObserver
-from .performance import (
+from .observe.noise import NoiseFinding
+from .observe.observer import CallStats, MediaStatsObserver
+from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
+from .recommended import (
     LEAN_INBOUND_FRAME_MS,
     RECOMMENDED_INBOUND_FRAME_MS,
     RECOMMENDED_OUT_10MS_CHUNKS,
@@ -20,17 +18,19 @@ from .performance import (
     recommended_user_aggregator_params,
     recommended_worker_params,
 )
-from .realtime import OpenAIRealtimeMuLawLLMService, PlaybackTracker, RealtimeMuLawStats
-from .serializer import TwilioMediaStreamSerializer, TwilioStreamStats
-from .twilio_protocol import TwilioProtocolError
-from .twilio_rest import TwilioCallUpdate
-from .twilio_security import (
+from .twilio.binding import BINDING_PARAMETER, BindingCheck, StreamBinder
+from .twilio.frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
+from .twilio.limits import CallLimiter, CallLimitReached, watch_inactivity
+from .twilio.protocol import TwilioProtocolError
+from .twilio.rest import TwilioCallUpdate
+from .twilio.security import (
     BodyTooLarge,
     SignatureCheck,
     TwilioSignatureValidator,
     read_body_capped,
     require_twilio_signature,
 )
+from .twilio.serializer import TwilioMediaStreamSerializer, TwilioStreamStats
 
 __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "BINDING_PARAMETER",

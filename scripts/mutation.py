@@ -50,23 +50,23 @@ SLOW_FLOODS = (
     " and not test_recommended_outbound_size_is_the_one_number"  # reads benchmarks/, not in the work copy
 )
 SERIALIZER_TESTS = [
-    "tests/test_serializer.py",
-    "tests/test_serializer_mutants.py",
-    "tests/test_serializer_limits.py",
-    "tests/test_log_quoting.py",
-    "tests/test_hostile_input.py",
-    "tests/test_serializer_batching.py",
-    "tests/test_observer_wire.py",
-    "tests/test_call_update.py",
+    "tests/twilio/test_serializer.py",
+    "tests/twilio/test_serializer_mutants.py",
+    "tests/twilio/test_serializer_limits.py",
+    "tests/test_logsafe.py",
+    "tests/twilio/test_hostile_input.py",
+    "tests/twilio/test_serializer_batching.py",
+    "tests/observe/test_observer_wire.py",
+    "tests/twilio/test_call_update.py",
     "-k",
     SLOW_FLOODS,
 ]
 SECURITY_TESTS = [
-    "tests/test_twilio_security.py",
-    "tests/test_security_mutants.py",
-    "tests/test_call_binding.py",
-    "tests/test_serializer_limits.py",
-    "tests/test_log_quoting.py",
+    "tests/twilio/test_security.py",
+    "tests/twilio/test_security_mutants.py",
+    "tests/twilio/test_binding.py",
+    "tests/twilio/test_serializer_limits.py",
+    "tests/test_logsafe.py",
     "-k",
     SLOW_FLOODS,
 ]
@@ -75,10 +75,10 @@ SECURITY_TESTS = [
 # class's own members, where mutmut adds one trampoline per mutant: they cannot pass on a mutated copy
 # (the canaries pin the stock Pipecat service, not our logic, and run in the ordinary suite).
 REALTIME_TESTS = [
-    "tests/test_reply_guard.py",
-    "tests/test_realtime_canaries.py",
-    "tests/test_realtime_service.py",
-    "tests/test_realtime_mutants.py",
+    "tests/realtime/test_reply_guard.py",
+    "tests/realtime/test_canaries.py",
+    "tests/realtime/test_service.py",
+    "tests/realtime/test_service_mutants.py",
     "-k",
     "not test_plain_turn and not test_caller_audio_goes_on and not test_barge_in_clears"
     " and not test_a_lost_openai_session and not test_audio_before_the_session"
@@ -89,8 +89,8 @@ REALTIME_TESTS = [
 
 MODULES: dict[str, list[str]] = {
     "g711": ["tests/test_g711.py"],
-    "twilio_protocol": ["tests/test_twilio_protocol.py", "tests/test_twilio_outbound.py"],
-    "noise": ["tests/test_noise.py"],
+    "twilio_protocol": ["tests/twilio/test_protocol.py", "tests/twilio/test_outbound_messages.py"],
+    "noise": ["tests/observe/test_noise.py"],
     "serializer": SERIALIZER_TESTS,
     "twilio_rest": SERIALIZER_TESTS,
     "twilio_security": SECURITY_TESTS,
@@ -99,12 +99,12 @@ MODULES: dict[str, list[str]] = {
     "_logsafe": SECURITY_TESTS,
     "realtime.service": REALTIME_TESTS,
     "realtime.playback": REALTIME_TESTS,
-    "realtime.passthrough": ["tests/test_passthrough.py"],
-    "realtime.reply_guard": ["tests/test_reply_guard.py"],
+    "realtime.passthrough": ["tests/realtime/test_passthrough.py"],
+    "realtime.reply_guard": ["tests/realtime/test_reply_guard.py"],
     "realtime.voices": REALTIME_TESTS,
     "realtime.session_format": REALTIME_TESTS,
-    "observer": ["tests/test_observer_mutants.py"],
-    "performance": ["tests/test_performance.py"],
+    "observer": ["tests/observe/test_observer_mutants.py"],
+    "performance": ["tests/test_recommended.py"],
 }
 """Each module (dotted below the package) and the pytest arguments selecting the fast tests that own it."""
 

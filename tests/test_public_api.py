@@ -1,6 +1,9 @@
 """The public surface: what ``import pipecat_twilio_realtime`` promises."""
 
 import importlib.metadata
+import json
+import subprocess
+import sys
 
 import pipecat_twilio_realtime as pkg
 
@@ -8,7 +11,7 @@ import pipecat_twilio_realtime as pkg
 def test_main_names_import_from_the_package_root() -> None:
     from pipecat_twilio_realtime import TwilioMediaStreamSerializer
 
-    assert TwilioMediaStreamSerializer.__module__ == "pipecat_twilio_realtime.serializer"
+    assert TwilioMediaStreamSerializer.__module__ == "pipecat_twilio_realtime.twilio.serializer"
 
 
 def test_all_lists_existing_names_only_and_is_sorted() -> None:
@@ -61,3 +64,41 @@ def test_readme_code_imports_only_what_exists() -> None:
         and not hasattr(importlib.import_module(module), name)
     ]
     assert missing == []
+
+
+OLD_PATHS = {
+    "twilio_protocol": "twilio.protocol",
+    "serializer": "twilio.serializer",
+    "twilio_security": "twilio.security",
+    "call_binding": "twilio.binding",
+    "twilio_rest": "twilio.rest",
+    "call_limits": "twilio.limits",
+    "frames": "twilio.frames",
+    "observer": "observe.observer",
+    "noise": "observe.noise",
+    "metrics": "observe.metrics",
+    "performance": "recommended",
+    "simulate": "cli.simulate",
+    "standin_cli": "cli.standin",
+}
+
+
+def test_every_0_1_module_path_still_imports_the_moved_module_with_a_deprecation_warning() -> None:
+    # A fresh interpreter, so each old path is imported for the first time there (the warning comes once).
+    code = (
+        "import importlib, json, sys, warnings\n"
+        "moves = json.loads(sys.argv[1])\n"
+        "for old, new in moves.items():\n"
+        "    with warnings.catch_warnings(record=True) as seen:\n"
+        "        warnings.simplefilter('always')\n"
+        "        a = importlib.import_module('pipecat_twilio_realtime.' + old)\n"
+        "    b = importlib.import_module('pipecat_twilio_realtime.' + new)\n"
+        "    assert a is b, (old, a, b)\n"
+        "    msgs = [str(w.message) for w in seen if w.category is DeprecationWarning]\n"
+        "    assert any(f'pipecat_twilio_realtime.{old} moved to pipecat_twilio_realtime.{new}' in m\n"
+        "               and '0.3.0' in m for m in msgs), (old, msgs)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(OLD_PATHS)], capture_output=True, text=True, timeout=120
+    )
+    assert run.returncode == 0, run.stderr[-2000:]

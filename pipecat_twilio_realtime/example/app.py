@@ -13,7 +13,7 @@ What a stranger can reach, and what stops them (the README's Security section ha
 
 Running it as a service (``service.py`` has the drain): ``GET /healthz`` (the process serves: 200),
 ``GET /readyz`` (200 when it takes calls; 503 with the reason while draining or at its call cap) and
-``GET /metrics`` (Prometheus text, from :class:`~pipecat_twilio_realtime.metrics.CallMetrics`). A
+``GET /metrics`` (Prometheus text, from :class:`~pipecat_twilio_realtime.observe.metrics.CallMetrics`). A
 webhook that arrives while the process takes no call gets ``<Dial>TRANSFER_TO</Dial>``, or
 ``<Reject reason="busy"/>``.
 """
@@ -43,8 +43,8 @@ from pipecat_twilio_realtime import (
     read_body_capped,
     require_twilio_signature,
 )
-from pipecat_twilio_realtime.metrics import CallMetrics, mark_process_dead
-from pipecat_twilio_realtime.twilio_security import parse_form
+from pipecat_twilio_realtime.observe.metrics import CallMetrics, mark_process_dead
+from pipecat_twilio_realtime.twilio.security import parse_form
 
 from .pipeline import run_bot
 from .service import FAILED, CallService, LiveCall

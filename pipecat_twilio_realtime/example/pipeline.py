@@ -35,7 +35,7 @@ from .settings import BotSettings
 from .tools import HANDLERS, TOOLS
 
 if TYPE_CHECKING:
-    from pipecat_twilio_realtime.metrics import CallMetrics
+    from pipecat_twilio_realtime.observe.metrics import CallMetrics
 
 
 def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:

@@ -50,7 +50,7 @@ class LiveCall:
         started_at: ``time.monotonic()`` when the stream was accepted.
         stream_sid: The stream SID, once ``start`` came (from the wire: quote it in logs).
         worker: The call's ``PipelineWorker`` once it runs (e.g. to queue a goodbye before ending).
-        outcome: How the call ended (first reason wins), one of ``pipecat_twilio_realtime.metrics``'
+        outcome: How the call ended (first reason wins), one of ``pipecat_twilio_realtime.observe.metrics``'
             ``CALL_OUTCOMES``; ``None`` while nothing has ended it.
     """
 

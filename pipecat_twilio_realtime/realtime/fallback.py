@@ -12,7 +12,7 @@ from pipecat.frames.frames import EndWorkerFrame, Frame, TTSAudioRawFrame, TTSSt
 from pipecat.processors.frame_processor import FrameDirection
 
 from .. import g711
-from ..frames import TwilioMarkRequestFrame
+from ..twilio.frames import TwilioMarkRequestFrame
 
 __all__ = ["APOLOGY_TEXT", "FALLBACK_MARK", "load_apology", "play_and_end"]
 
@@ -49,7 +49,7 @@ async def play_and_end(
     Args:
         push: The service's ``push_frame``.
         audio: μ-law bytes to play (may be empty).
-        end_reason: ``EndWorkerFrame.reason``: a :class:`~pipecat_twilio_realtime.serializer.TwilioCallUpdate`
+        end_reason: ``EndWorkerFrame.reason``: a :class:`~pipecat_twilio_realtime.TwilioCallUpdate`
             makes the serializer transfer the call instead of hanging up.
         live: Set once caller audio has arrived (the Twilio stream has started: audio sent before its
             ``start`` would be dropped).

@@ -23,7 +23,7 @@ from pipecat.frames.frames import LLMFullResponseEndFrame, TTSStoppedFrame
 from pipecat.services.openai.realtime import events
 from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
-from ..serializer import TwilioCallUpdate
+from ..twilio.rest import TwilioCallUpdate
 from .connection import connect_failure, open_realtime
 from .fallback import play_and_end
 from .stats import RealtimeMuLawStats

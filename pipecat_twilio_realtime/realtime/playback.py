@@ -7,7 +7,7 @@ from collections import deque
 from collections.abc import Callable
 
 from .. import g711
-from ..frames import TwilioMarkEchoFrame
+from ..twilio.frames import TwilioMarkEchoFrame
 
 __all__ = ["PlaybackTracker"]
 

@@ -18,8 +18,8 @@ from pipecat.services.openai.realtime.llm import CurrentAudioResponse
 
 from .. import g711
 from .._logsafe import WarnOnce
-from ..frames import TwilioMarkRequestFrame
-from ..noise import NoiseFinding
+from ..observe.noise import NoiseFinding
+from ..twilio.frames import TwilioMarkRequestFrame
 from .lifecycle import SessionLifecycle
 from .playback import PlaybackTracker
 from .reply_guard import ReplyGuard

@@ -4,8 +4,8 @@ A server (or a proxy, or a future API change) can confirm ``audio/pcmu`` and sti
 PCM16 bytes, a file, buzz, hiss. :class:`ReplyGuard` sees each reply item's μ-law before it is pushed:
 
 * it holds the first ``hold_bytes`` of the item (40 ms by default) and classifies them with
-  :func:`~pipecat_twilio_realtime.noise.window_reason` (plus a file-header check): noise there is never
-  played;
+  :func:`~pipecat_twilio_realtime.observe.noise.window_reason` (plus a file-header check): noise there is
+  never played;
 * after that it passes audio through at once and classifies each following window of ``window_bytes``;
   ``confirm`` noisy windows in a row block the rest of the item (the caller hears at most those windows).
 
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..noise import LIKELY_CAUSES, NoiseFinding, find_container_header, window_reason
+from ..observe.noise import LIKELY_CAUSES, NoiseFinding, find_container_header, window_reason
 
 __all__ = ["GuardResult", "ReplyGuard"]
 

@@ -46,7 +46,7 @@ from websockets.protocol import State
 
 from .. import g711
 from .._logsafe import WarnOnce
-from ..frames import TwilioMarkEchoFrame
+from ..twilio.frames import TwilioMarkEchoFrame
 from .connection import MAX_MESSAGE_BYTES, loss_reason
 from .fallback import FALLBACK_MARK, load_apology
 from .passthrough import downstream_needs_caller_audio

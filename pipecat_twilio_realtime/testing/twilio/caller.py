@@ -48,7 +48,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from ... import g711
-from ... import twilio_protocol as tp
+from ...twilio import protocol as tp
 from .script import (
     DTMF_KEYS,
     CallerReport,

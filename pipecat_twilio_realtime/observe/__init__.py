@@ -1,0 +1,5 @@
+"""Watching a call: the per-call observer, the noise checks it and the service share, and metrics.
+
+``observer.py`` holds :class:`MediaStatsObserver` (frame stats, rx/tx totals, the call summary);
+``noise.py`` tells speech from noise in μ-law audio; ``metrics.py`` exports Prometheus metrics.
+"""

@@ -1,0 +1,8 @@
+"""The Twilio side of the wire: Media Streams in and out of the pipeline, and who may open one.
+
+``protocol.py`` is the sans-I/O core (parse inbound events, build the three outbound messages);
+``serializer.py`` is the Pipecat serializer built on it; ``frames.py`` holds the mark/stop frames it
+exchanges with the pipeline. Who may open a stream: ``security.py`` (webhook and handshake signatures),
+``binding.py`` (a stream bound to its call), ``limits.py`` (call caps, per-caller limits, inactivity).
+``rest.py`` is the REST client that hangs up, updates and transfers a call.
+"""
