@@ -51,6 +51,7 @@ class Call:
         self.reply_count = 0
         self.updated_once = False
         self.function_called = False
+        self.warned_fields: set[str] = set()  # session.update fields already warned about
 
 
 class StandInBase:

@@ -12,8 +12,11 @@ a whole phone call:
 * every server event is built from the SDK's server event models;
 * it tracks the session (``session.update`` merges like the real server and is
   confirmed with ``session.updated`` carrying the full session);
-* it detects caller speech turns from the appended audio (energy-based server
-  VAD, see :class:`EnergyVad`), replies with real speech (the shipped μ-law
+* it detects caller speech turns from the appended audio as the session's
+  ``turn_detection`` says (``server_vad``, ``semantic_vad`` with its eagerness, or
+  ``null``: the client commits; energy-based, see :class:`EnergyVad` and
+  ``docs/standin.md``), honours ``create_response``/``interrupt_response``, logs a
+  warning naming each ``session.update`` field it does not model, replies with real speech (the shipped μ-law
   clips, see :mod:`pipecat_twilio_realtime.testing.clips`) and its transcript,
   emits ``speech_started`` when the caller talks over a reply, honours
   ``response.cancel`` and ``conversation.item.truncate`` (rejecting an
@@ -53,7 +56,7 @@ from ..clips import CLIP_NAMES
 from . import items
 from .base import Call, EventPredicate
 from .faults import Faults
-from .session import BYTES_PER_MS, format_type, merge_update
+from .session import BYTES_PER_MS, format_type, merge_update, unmodelled_fields
 from .speaking import ReplyPlayer
 from .vad import EnergyVad
 from .validation import EventRejected
@@ -194,6 +197,7 @@ class RealtimeStandIn(ReplyPlayer):
             )
         if self.faults.session_confirm_delay:
             await asyncio.sleep(self.faults.session_confirm_delay)
+        self._warn_unmodelled(call, update)
         merge_update(call.session, update)
         if self.faults.never_confirm:
             return
@@ -201,6 +205,18 @@ class RealtimeStandIn(ReplyPlayer):
         if self.faults.errors_after_update(not call.updated_once):
             await self._send_error(call, Faults.SERVER_ERROR, code="server_error")
         call.updated_once = True
+
+    def _warn_unmodelled(self, call: Call, update: dict[str, Any]) -> None:
+        """One warning line per session field the stand-in does not model (once per connection)."""
+        for path, value in unmodelled_fields(update):
+            if path not in call.warned_fields:
+                call.warned_fields.add(path)
+                shown = repr(value)
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                logger.warning(
+                    f"{self} does not model session.{path} (set to {shown}): accepted and echoed, "
+                    "but the stand-in behaves as if it were not set"
+                )
 
     async def _on_append(self, call: Call, audio_b64: str) -> None:
         try:
@@ -214,8 +230,8 @@ class RealtimeStandIn(ReplyPlayer):
         call.buffer_ms += len(audio) / BYTES_PER_MS.get(fmt, 8)
         logger.debug(f"{self} append {len(audio)} bytes ({fmt}) {audio[:8].hex()}…")
         turn = call.session["audio"]["input"].get("turn_detection")
-        if not turn or turn.get("type") != "server_vad" or fmt == "audio/pcma":
-            return  # semantic_vad is modelled as none; A-law is not decoded here
+        if not turn or turn.get("type") not in ("server_vad", "semantic_vad") or fmt == "audio/pcma":
+            return  # turn detection off (the client commits); A-law is not decoded here
         vad = self._vad(call, turn)
         if fmt == "audio/pcmu":
             boundaries = vad.feed(g711.decode(audio), 8000)
@@ -229,11 +245,17 @@ class RealtimeStandIn(ReplyPlayer):
 
     @staticmethod
     def _vad(call: Call, turn: dict[str, Any]) -> EnergyVad:
-        """The call's VAD, created or retuned to the session's current settings."""
-        key: tuple[Any, Any, Any] = (
-            turn.get("threshold"),
-            turn.get("prefix_padding_ms"),
-            turn.get("silence_duration_ms"),
+        """The call's VAD, created or retuned to the session's current settings.
+
+        ``semantic_vad`` has no ``threshold``/``prefix_padding_ms``: it uses ``server_vad``'s defaults
+        (0.5, 300 ms) and ends turns by its ``eagerness`` (see :class:`~.vad.EnergyVad`).
+        """
+        semantic = turn.get("type") == "semantic_vad"
+        key: tuple[Any, Any, Any, Any] = (
+            0.5 if semantic else turn.get("threshold", 0.5),
+            300 if semantic else turn.get("prefix_padding_ms", 300),
+            500 if semantic else turn.get("silence_duration_ms", 500),
+            (turn.get("eagerness") or "auto") if semantic else None,
         )
         if call.vad is None:
             call.vad = EnergyVad(*key)
