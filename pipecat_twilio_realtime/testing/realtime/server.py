@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -56,6 +57,7 @@ from ..clips import CLIP_NAMES
 from . import items
 from .base import Call, EventPredicate
 from .faults import Faults
+from .pacing import ModelPacing, Pacing, SteadyPacing
 from .session import BYTES_PER_MS, format_type, merge_update, unmodelled_fields
 from .speaking import ReplyPlayer
 from .vad import EnergyVad
@@ -91,7 +93,8 @@ class RealtimeStandIn(ReplyPlayer):
         greeting: bool = True,
         reply_clips: Sequence[str] = ("bot_answer",),
         delta_ms: int = 100,
-        speed: float = 4.0,
+        speed: float | None = None,
+        pacing: Pacing | None = None,
         reply_format_override: Literal["audio/pcm"] | None = None,
         close_mid_reply: bool = False,
         error_after_session: bool = False,
@@ -107,9 +110,14 @@ class RealtimeStandIn(ReplyPlayer):
             greeting: When a ``response.create`` arrives before the caller has said
                 anything, speak the ``bot_greeting`` clip (otherwise the next reply clip).
             reply_clips: Clip names used, in turn (cycling), for replies to caller turns.
-            delta_ms: Audio per ``response.output_audio.delta`` event, in milliseconds.
-            speed: How many times faster than real time reply audio is sent (the real
-                server bursts too). ``math.inf`` sends the whole reply without pausing.
+            delta_ms: Audio per ``response.output_audio.delta`` event, in milliseconds, when
+                ``speed`` is given (steady pacing).
+            speed: Steady pacing: ``delta_ms`` deltas at this many times real time (``1.0``: exactly
+                real time; ``math.inf``: the whole reply without pausing). ``None`` (the default): the
+                ``pacing`` given, or :class:`~.pacing.ModelPacing` — bursts of uneven deltas at 4× real
+                time on average after a 350 ms first-delta latency, like a real model.
+            pacing: How reply deltas are paced (:class:`~.pacing.ModelPacing`,
+                :class:`~.pacing.SteadyPacing`, :data:`~.pacing.REAL_TIME`); not with ``speed``.
             reply_format_override: ``"audio/pcm"``: misbehave like a server that ignores
                 the requested output format — confirm ``audio/pcm`` 24 kHz in
                 ``session.created``/``session.updated`` and send PCM16 24 kHz deltas.
@@ -128,19 +136,21 @@ class RealtimeStandIn(ReplyPlayer):
                 (``reply_format_override`` to ``session_limit_s``) are ignored.
 
         Raises:
-            ValueError: For an unknown clip name or a non-positive ``delta_ms``/``speed``.
+            ValueError: For an unknown clip name, a non-positive ``delta_ms``/``speed``, or both
+                ``speed`` and ``pacing``.
         """
         for clip in reply_clips:
             if clip not in CLIP_NAMES:
                 raise ValueError(f"unknown reply clip {clip!r}; available: {', '.join(CLIP_NAMES)}")
         if not reply_clips:
             raise ValueError("reply_clips must name at least one clip")
-        if delta_ms <= 0 or speed <= 0:
+        if delta_ms <= 0 or (speed is not None and speed <= 0):
             raise ValueError("delta_ms and speed must be positive")
+        if speed is not None and pacing is not None:
+            raise ValueError("give speed (steady pacing) or pacing, not both")
         self.greeting = greeting
         self.reply_clips = tuple(reply_clips)
-        self.delta_ms = delta_ms
-        self.speed = speed
+        self.pacing = SteadyPacing(speed, delta_ms) if speed is not None else pacing or ModelPacing()
         self.model = model
         self.function_call = function_call
         self.faults = faults or Faults(
@@ -152,6 +162,7 @@ class RealtimeStandIn(ReplyPlayer):
         )
 
         self._setup()
+        self._pacing_rng = random.Random(self.pacing.seed if isinstance(self.pacing, ModelPacing) else 0)
         self._handlers = {
             "session.update": self._on_session_update,
             "input_audio_buffer.append": lambda call, data: self._on_append(call, data["audio"]),
