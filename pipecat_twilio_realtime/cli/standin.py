@@ -50,14 +50,15 @@ async def _forward(port: int, target: int) -> asyncio.Server:
     return await asyncio.start_server(relay, "127.0.0.1", port)
 
 
-async def serve_standin(port: int, *, speed: float = 1.0, stop: asyncio.Event | None = None) -> None:
+async def serve_standin(port: int, *, speed: float | None = None, stop: asyncio.Event | None = None) -> None:
     """Run a :class:`~pipecat_twilio_realtime.testing.RealtimeStandIn` on 127.0.0.1 until ``stop`` is set.
 
     Prints the ``OPENAI_REALTIME_URL=...`` line to use, then one line per session.
 
     Args:
         port: The port to listen on (0: a free one).
-        speed: How many times faster than real time reply audio is sent.
+        speed: Steady pacing at this many times real time (1.0: exactly real time); ``None`` (the
+            default): paced like a model (bursts, 4x real time on average, first delta after 350 ms).
         stop: Set it to stop; by default SIGINT and SIGTERM do.
     """
     stop = stop or asyncio.Event()
@@ -103,7 +104,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--port", type=int, default=8800, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument(
-        "--speed", type=float, default=1.0, help="reply audio speed vs real time (default: %(default)s)"
+        "--speed",
+        type=float,
+        default=None,
+        help="steady reply pacing at this many times real time, 1 = exactly real time "
+        "(default: paced like a model: bursts, 4x real time on average, first delta after 350 ms)",
     )
     parser.add_argument("--verbose", action="store_true", help="log every event")
     args = parser.parse_args(argv)

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 
 from .events import error_event, server_event
 from .faults import Faults, swallow_handshake
+from .pacing import Pacing
 from .replies import CancelReason, Reply
 from .session import SessionRecord, confirmed_session, initial_session
 from .vad import EnergyVad
@@ -51,6 +52,7 @@ class Call:
         self.reply_count = 0
         self.updated_once = False
         self.function_called = False
+        self.warned_fields: set[str] = set()  # session.update fields already warned about
 
 
 class StandInBase:
@@ -58,8 +60,8 @@ class StandInBase:
 
     greeting: bool
     reply_clips: tuple[str, ...]
-    delta_ms: int
-    speed: float
+    pacing: Pacing
+    _pacing_rng: random.Random
     model: str
     function_call: tuple[str, dict[str, Any]] | None
     faults: Faults

@@ -12,8 +12,11 @@ a whole phone call:
 * every server event is built from the SDK's server event models;
 * it tracks the session (``session.update`` merges like the real server and is
   confirmed with ``session.updated`` carrying the full session);
-* it detects caller speech turns from the appended audio (energy-based server
-  VAD, see :class:`EnergyVad`), replies with real speech (the shipped μ-law
+* it detects caller speech turns from the appended audio as the session's
+  ``turn_detection`` says (``server_vad``, ``semantic_vad`` with its eagerness, or
+  ``null``: the client commits; energy-based, see :class:`EnergyVad` and
+  ``docs/standin.md``), honours ``create_response``/``interrupt_response``, logs a
+  warning naming each ``session.update`` field it does not model, replies with real speech (the shipped μ-law
   clips, see :mod:`pipecat_twilio_realtime.testing.clips`) and its transcript,
   emits ``speech_started`` when the caller talks over a reply, honours
   ``response.cancel`` and ``conversation.item.truncate`` (rejecting an
@@ -43,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import random
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -53,7 +57,8 @@ from ..clips import CLIP_NAMES
 from . import items
 from .base import Call, EventPredicate
 from .faults import Faults
-from .session import BYTES_PER_MS, format_type, merge_update
+from .pacing import ModelPacing, Pacing, SteadyPacing
+from .session import BYTES_PER_MS, format_type, merge_update, unmodelled_fields
 from .speaking import ReplyPlayer
 from .vad import EnergyVad
 from .validation import EventRejected
@@ -88,7 +93,8 @@ class RealtimeStandIn(ReplyPlayer):
         greeting: bool = True,
         reply_clips: Sequence[str] = ("bot_answer",),
         delta_ms: int = 100,
-        speed: float = 4.0,
+        speed: float | None = None,
+        pacing: Pacing | None = None,
         reply_format_override: Literal["audio/pcm"] | None = None,
         close_mid_reply: bool = False,
         error_after_session: bool = False,
@@ -104,9 +110,14 @@ class RealtimeStandIn(ReplyPlayer):
             greeting: When a ``response.create`` arrives before the caller has said
                 anything, speak the ``bot_greeting`` clip (otherwise the next reply clip).
             reply_clips: Clip names used, in turn (cycling), for replies to caller turns.
-            delta_ms: Audio per ``response.output_audio.delta`` event, in milliseconds.
-            speed: How many times faster than real time reply audio is sent (the real
-                server bursts too). ``math.inf`` sends the whole reply without pausing.
+            delta_ms: Audio per ``response.output_audio.delta`` event, in milliseconds, when
+                ``speed`` is given (steady pacing).
+            speed: Steady pacing: ``delta_ms`` deltas at this many times real time (``1.0``: exactly
+                real time; ``math.inf``: the whole reply without pausing). ``None`` (the default): the
+                ``pacing`` given, or :class:`~.pacing.ModelPacing` — bursts of uneven deltas at 4× real
+                time on average after a 350 ms first-delta latency, like a real model.
+            pacing: How reply deltas are paced (:class:`~.pacing.ModelPacing`,
+                :class:`~.pacing.SteadyPacing`, :data:`~.pacing.REAL_TIME`); not with ``speed``.
             reply_format_override: ``"audio/pcm"``: misbehave like a server that ignores
                 the requested output format — confirm ``audio/pcm`` 24 kHz in
                 ``session.created``/``session.updated`` and send PCM16 24 kHz deltas.
@@ -125,19 +136,21 @@ class RealtimeStandIn(ReplyPlayer):
                 (``reply_format_override`` to ``session_limit_s``) are ignored.
 
         Raises:
-            ValueError: For an unknown clip name or a non-positive ``delta_ms``/``speed``.
+            ValueError: For an unknown clip name, a non-positive ``delta_ms``/``speed``, or both
+                ``speed`` and ``pacing``.
         """
         for clip in reply_clips:
             if clip not in CLIP_NAMES:
                 raise ValueError(f"unknown reply clip {clip!r}; available: {', '.join(CLIP_NAMES)}")
         if not reply_clips:
             raise ValueError("reply_clips must name at least one clip")
-        if delta_ms <= 0 or speed <= 0:
+        if delta_ms <= 0 or (speed is not None and speed <= 0):
             raise ValueError("delta_ms and speed must be positive")
+        if speed is not None and pacing is not None:
+            raise ValueError("give speed (steady pacing) or pacing, not both")
         self.greeting = greeting
         self.reply_clips = tuple(reply_clips)
-        self.delta_ms = delta_ms
-        self.speed = speed
+        self.pacing = SteadyPacing(speed, delta_ms) if speed is not None else pacing or ModelPacing()
         self.model = model
         self.function_call = function_call
         self.faults = faults or Faults(
@@ -149,6 +162,7 @@ class RealtimeStandIn(ReplyPlayer):
         )
 
         self._setup()
+        self._pacing_rng = random.Random(self.pacing.seed if isinstance(self.pacing, ModelPacing) else 0)
         self._handlers = {
             "session.update": self._on_session_update,
             "input_audio_buffer.append": lambda call, data: self._on_append(call, data["audio"]),
@@ -194,6 +208,7 @@ class RealtimeStandIn(ReplyPlayer):
             )
         if self.faults.session_confirm_delay:
             await asyncio.sleep(self.faults.session_confirm_delay)
+        self._warn_unmodelled(call, update)
         merge_update(call.session, update)
         if self.faults.never_confirm:
             return
@@ -201,6 +216,18 @@ class RealtimeStandIn(ReplyPlayer):
         if self.faults.errors_after_update(not call.updated_once):
             await self._send_error(call, Faults.SERVER_ERROR, code="server_error")
         call.updated_once = True
+
+    def _warn_unmodelled(self, call: Call, update: dict[str, Any]) -> None:
+        """One warning line per session field the stand-in does not model (once per connection)."""
+        for path, value in unmodelled_fields(update):
+            if path not in call.warned_fields:
+                call.warned_fields.add(path)
+                shown = repr(value)
+                shown = shown if len(shown) <= 80 else shown[:77] + "..."
+                logger.warning(
+                    f"{self} does not model session.{path} (set to {shown}): accepted and echoed, "
+                    "but the stand-in behaves as if it were not set"
+                )
 
     async def _on_append(self, call: Call, audio_b64: str) -> None:
         try:
@@ -214,8 +241,8 @@ class RealtimeStandIn(ReplyPlayer):
         call.buffer_ms += len(audio) / BYTES_PER_MS.get(fmt, 8)
         logger.debug(f"{self} append {len(audio)} bytes ({fmt}) {audio[:8].hex()}…")
         turn = call.session["audio"]["input"].get("turn_detection")
-        if not turn or turn.get("type") != "server_vad" or fmt == "audio/pcma":
-            return  # semantic_vad is modelled as none; A-law is not decoded here
+        if not turn or turn.get("type") not in ("server_vad", "semantic_vad") or fmt == "audio/pcma":
+            return  # turn detection off (the client commits); A-law is not decoded here
         vad = self._vad(call, turn)
         if fmt == "audio/pcmu":
             boundaries = vad.feed(g711.decode(audio), 8000)
@@ -229,11 +256,17 @@ class RealtimeStandIn(ReplyPlayer):
 
     @staticmethod
     def _vad(call: Call, turn: dict[str, Any]) -> EnergyVad:
-        """The call's VAD, created or retuned to the session's current settings."""
-        key: tuple[Any, Any, Any] = (
-            turn.get("threshold"),
-            turn.get("prefix_padding_ms"),
-            turn.get("silence_duration_ms"),
+        """The call's VAD, created or retuned to the session's current settings.
+
+        ``semantic_vad`` has no ``threshold``/``prefix_padding_ms``: it uses ``server_vad``'s defaults
+        (0.5, 300 ms) and ends turns by its ``eagerness`` (see :class:`~.vad.EnergyVad`).
+        """
+        semantic = turn.get("type") == "semantic_vad"
+        key: tuple[Any, Any, Any, Any] = (
+            0.5 if semantic else turn.get("threshold", 0.5),
+            300 if semantic else turn.get("prefix_padding_ms", 300),
+            500 if semantic else turn.get("silence_duration_ms", 500),
+            (turn.get("eagerness") or "auto") if semantic else None,
         )
         if call.vad is None:
             call.vad = EnergyVad(*key)

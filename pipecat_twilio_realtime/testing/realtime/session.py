@@ -10,13 +10,16 @@ from openai.types.realtime import RealtimeSessionCreateResponse
 
 __all__ = [
     "BYTES_PER_MS",
+    "DEFAULT_SEMANTIC_VAD",
     "DEFAULT_TURN_DETECTION",
+    "MODELLED_FIELDS",
     "PCM_24K",
     "SessionRecord",
     "confirmed_session",
     "format_type",
     "initial_session",
     "merge_update",
+    "unmodelled_fields",
 ]
 
 BYTES_PER_MS = {"audio/pcmu": 8, "audio/pcma": 8, "audio/pcm": 48}
@@ -34,6 +37,69 @@ DEFAULT_TURN_DETECTION: dict[str, Any] = {
     "create_response": True,
     "interrupt_response": True,
 }
+
+DEFAULT_SEMANTIC_VAD: dict[str, Any] = {
+    "type": "semantic_vad",
+    "eagerness": "auto",
+    "create_response": True,
+    "interrupt_response": True,
+}
+
+MODELLED_FIELDS = frozenset(
+    {
+        "type",
+        "model",
+        "audio.input.format",
+        "audio.output.format",
+        "audio.input.turn_detection",  # null: turn detection off
+        "audio.input.turn_detection.type",
+        "audio.input.turn_detection.threshold",
+        "audio.input.turn_detection.prefix_padding_ms",
+        "audio.input.turn_detection.silence_duration_ms",
+        "audio.input.turn_detection.create_response",
+        "audio.input.turn_detection.interrupt_response",
+        "audio.input.turn_detection.eagerness",
+        # Content the stand-in replaces with its clips: accepted and echoed, no warning.
+        "instructions",
+        "audio.output.voice",
+        "tools",
+        "tool_choice",
+        "tracing",
+        "prompt",
+        "include",
+    }
+)
+"""``session.update`` fields (dotted paths) the stand-in models, or accepts as content it replaces."""
+
+_CONTAINERS = frozenset({"", "audio", "audio.input", "audio.output", "audio.input.turn_detection"})
+
+
+def unmodelled_fields(update: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The fields of a ``session.update``'s ``session`` the stand-in does not model, with their values.
+
+    A field set to the server's default value (e.g. ``audio.output.speed: 1.0``, ``noise_reduction: null``)
+    changes nothing and is not reported.
+
+    Args:
+        update: The ``session`` object of a ``session.update``.
+
+    Returns:
+        ``(dotted path, value)`` pairs, in the update's order.
+    """
+    defaults = initial_session("/", "", "", 0)
+    defaults["audio"]["input"]["turn_detection"] = {**DEFAULT_TURN_DETECTION, **DEFAULT_SEMANTIC_VAD}
+    found: list[tuple[str, Any]] = []
+
+    def walk(value: Any, default: Any, path: str) -> None:
+        if isinstance(value, dict) and path in _CONTAINERS:
+            for key, child in value.items():
+                child_default = default.get(key) if isinstance(default, dict) else None
+                walk(child, child_default, f"{path}.{key}" if path else key)
+        elif path not in MODELLED_FIELDS and value != default:
+            found.append((path, value))
+
+    walk(update, defaults, "")
+    return found
 
 
 def initial_session(path: str, model: str, session_id: str, expires_at: int) -> dict[str, Any]:
@@ -74,7 +140,7 @@ def merge_update(session: dict[str, Any], update: dict[str, Any]) -> None:
     """Merge a ``session.update``'s ``session`` into ``session`` as the real server does.
 
     ``audio.input``/``audio.output`` merge key by key, other keys replace (``model`` is fixed),
-    a ``server_vad`` gets its defaults filled in, an ``audio/pcm`` format its 24 kHz rate
+    a ``server_vad`` or ``semantic_vad`` gets its defaults filled in, an ``audio/pcm`` format its 24 kHz rate
     (written into ``update`` too, as before).
     """
     for direction in ("input", "output"):
@@ -92,6 +158,8 @@ def merge_update(session: dict[str, Any], update: dict[str, Any]) -> None:
     turn = session["audio"]["input"].get("turn_detection")
     if turn is not None and turn.get("type") == "server_vad":
         session["audio"]["input"]["turn_detection"] = {**DEFAULT_TURN_DETECTION, **turn}
+    elif turn is not None and turn.get("type") == "semantic_vad":
+        session["audio"]["input"]["turn_detection"] = {**DEFAULT_SEMANTIC_VAD, **turn}
 
 
 def confirmed_session(

@@ -6,14 +6,13 @@ import asyncio
 import base64
 import contextlib
 import json
-import math
 from typing import Any, Literal
 
 from loguru import logger
 from websockets.exceptions import ConnectionClosed
 
 from ..clips import CLIP_TEXTS, load_clip
-from . import replies
+from . import pacing, replies
 from .base import Call, StandInBase
 from .replies import CancelReason, Reply
 from .session import format_type
@@ -97,33 +96,36 @@ class ReplyPlayer(StandInBase):
         words = CLIP_TEXTS[reply.clip].split(" ")
         pcm_out = self.faults.sends_pcm(format_type(call.session, "output"))
         await self._open_reply(call, reply, replies.assistant_item(reply, "in_progress", None))
-        chunk = 8 * self.delta_ms
-        chunks = [clip[i : i + chunk] for i in range(0, len(clip), chunk)]
-        pause = self.delta_ms / 1000 / self.speed
+        plan = pacing.schedule(self.pacing, len(clip), self._pacing_rng)
         self._replies += 1
         number, faults = self._replies, self.faults
+        if plan.first_wait_s:
+            await asyncio.sleep(plan.first_wait_s)
         if faults.oversize_delta_bytes and number == 1:
             big = base64.b64encode(b"\xff" * faults.oversize_delta_bytes).decode("ascii")
             await self._send(call, replies.audio_delta(reply, big, self._new_id))
-        for index, ulaw in enumerate(chunks):
-            if faults.closes_at(index, len(chunks), number):
+        offset, chunks = 0, len(plan.deltas)
+        for index, (size, wait_s) in enumerate(plan.deltas):
+            ulaw = clip[offset : offset + size]
+            if faults.closes_at(index, chunks, number):
                 logger.debug(f"{self} closing the socket mid-reply (misbehaviour)")
                 await call.ws.close(1011, "stand-in closed mid-reply")
                 return
-            if faults.stalls_at(index, len(chunks), number):
+            if faults.stalls_at(index, chunks, number):
                 logger.debug(f"{self} stalling {faults.stall_s} s mid-reply (misbehaviour)")
                 await asyncio.sleep(faults.stall_s or 0.0)
-            noisy = faults.noisy(ulaw, self._rng, index * chunk)
+            noisy = faults.noisy(ulaw, self._rng, offset)
             payload = replies.pcm24k_from_ulaw(ulaw) if pcm_out else noisy
             delta = base64.b64encode(payload).decode("ascii")
             await self._send(call, replies.audio_delta(reply, delta, self._new_id))
             self.reply_audio += payload
+            offset += size
             reply.sent_bytes += len(ulaw)
             call.produced_ms[reply.item_id] = reply.sent_bytes // 8
-            text = replies.transcript_delta(words, index, len(chunks), reply, self._new_id)
+            text = replies.transcript_delta(words, index, chunks, reply, self._new_id)
             if text is not None:
                 await self._send(call, text)
-            await asyncio.sleep(pause if math.isfinite(pause) else 0)
+            await asyncio.sleep(wait_s)
         await self._finish_reply(call, reply, status="completed")
 
     async def _send_function_call(self, call: Call, reply: Reply) -> None:
