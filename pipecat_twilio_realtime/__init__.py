@@ -18,6 +18,7 @@ from .recommended import (
     recommended_user_aggregator_params,
     recommended_worker_params,
 )
+from .runner import TwilioCall, TwilioStreamRefused, TwilioTransport, create_twilio_transport
 from .twilio.binding import BINDING_PARAMETER, BindingCheck, StreamBinder
 from .twilio.frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .twilio.limits import CallLimiter, CallLimitReached, watch_inactivity
@@ -49,6 +50,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "RealtimeMuLawStats",
     "SignatureCheck",
     "StreamBinder",
+    "TwilioCall",
     "TwilioCallUpdate",
     "TwilioMarkEchoFrame",
     "TwilioMarkRequestFrame",
@@ -56,8 +58,11 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "TwilioProtocolError",
     "TwilioSignatureValidator",
     "TwilioStopFrame",
+    "TwilioStreamRefused",
     "TwilioStreamStats",
+    "TwilioTransport",
     "__version__",
+    "create_twilio_transport",
     "quote_for_log",
     "read_body_capped",
     "recommended_transport_params",

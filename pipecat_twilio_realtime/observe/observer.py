@@ -45,6 +45,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.observers.base_observer import BaseObserver, FramePushed
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.transports.base_input import BaseInputTransport
 from pipecat.transports.base_output import BaseOutputTransport
 from pydantic import BaseModel
 
@@ -172,8 +173,10 @@ class MediaStatsObserver(BaseObserver):
         """Initialize the observer.
 
         Args:
-            serializer: The call's serializer: the source of the wire totals and the stream SID.
-            service: The call's Realtime service (optional; its ``stats`` are added to the summary).
+            serializer: The call's serializer: the source of the wire totals and the stream SID. ``None``
+                finds it on the transport (``_params.serializer``) of the first frame pushed.
+            service: The call's Realtime service (its ``stats`` are added to the summary). ``None`` finds
+                an ``OpenAIRealtimeMuLawLLMService`` among the processors pushing frames.
             params: Configuration parameters.
             time_source: Monotonic clock in seconds (inject one in tests).
             **kwargs: Passed to ``BaseObserver``.
@@ -260,6 +263,20 @@ class MediaStatsObserver(BaseObserver):
         """One outbound ``media`` message, as the serializer put it on the wire."""
         await self._on_output_ulaw(ulaw, self._now())
 
+    def _discover(self, processor: object) -> None:
+        """Take the serializer and Realtime service from the processors pushing frames, if not given."""
+        from ..realtime.service import OpenAIRealtimeMuLawLLMService
+
+        if self._service is None and isinstance(processor, OpenAIRealtimeMuLawLLMService):
+            self._service = processor
+            logger.debug(f"{self} found the Realtime service {processor}")
+        if self._serializer is None and isinstance(processor, (BaseInputTransport, BaseOutputTransport)):
+            serializer = getattr(getattr(processor, "_params", None), "serializer", None)
+            if isinstance(serializer, TwilioMediaStreamSerializer):
+                self._serializer = serializer
+                serializer.set_listeners(on_media_sent=self._on_wire_media, on_end=self._on_wire_end)
+                logger.debug(f"{self} found the serializer {serializer}")
+
     async def on_push_frame(self, data: FramePushed) -> None:
         """Look at one frame, at its first push.
 
@@ -269,6 +286,9 @@ class MediaStatsObserver(BaseObserver):
         Args:
             data: The push.
         """
+        if self._serializer is None or self._service is None:
+            self._discover(data.source)
+            self._discover(data.destination)
         frame = data.frame
         if isinstance(frame, (EndFrame, CancelFrame)) or not data.first_push:
             return

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import time
 from typing import Any, cast
 
@@ -68,6 +69,13 @@ __all__ = ["OpenAIRealtimeMuLawLLMService"]
 
 _ULAW_BYTES_PER_MS = g711.SAMPLE_RATE // 1000
 
+DEFAULT_REALTIME_URL = "wss://api.openai.com/v1/realtime"
+"""OpenAI's Realtime websocket, used when neither ``base_url`` nor :data:`REALTIME_URL_ENV` gives one."""
+
+REALTIME_URL_ENV = "OPENAI_REALTIME_URL"
+"""The environment variable read for the Realtime websocket URL when the service is given none (named as
+the ``openai`` SDK names its own settings, ``OPENAI_*``; ``pipecat-twilio-standin`` prints it)."""
+
 
 class OpenAIRealtimeMuLawLLMService(ReplyAudio):
     """OpenAI Realtime over G.711 μ-law both ways, for Twilio phone calls, with no resampling.
@@ -81,7 +89,7 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         self,
         *,
         api_key: str,
-        base_url: str = "wss://api.openai.com/v1/realtime",
+        base_url: str | None = None,
         settings: OpenAIRealtimeLLMSettings | None = None,
         mark_interval_ms: int = 500,
         max_pending_input_ms: int = 2000,
@@ -101,7 +109,10 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
 
         Args:
             api_key: OpenAI API key. Never logged.
-            base_url: The Realtime websocket URL (point it at a stand-in for offline tests).
+            base_url: The Realtime websocket URL. ``None`` (the default) reads the ``OPENAI_REALTIME_URL``
+                environment variable (the full URL, e.g. ``ws://127.0.0.1:8800/v1/realtime`` as
+                ``pipecat-twilio-standin`` prints it), so an unmodified bot can be pointed at a stand-in;
+                unset or empty, OpenAI's ``wss://api.openai.com/v1/realtime``.
             settings: The stock service's settings. Audio formats may be left out (they are pinned
                 to ``audio/pcmu``); turn detection defaults to :data:`PHONE_TURN_DETECTION`.
             mark_interval_ms: How often (in reply audio) to ask Twilio for a playback mark, besides the
@@ -177,7 +188,12 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             voice = voice_of(props)
             if voice is not None:
                 check_voice(voice)
+        from_env = os.environ.get(REALTIME_URL_ENV) if base_url is None else None
+        base_url = base_url or from_env or DEFAULT_REALTIME_URL
         super().__init__(api_key=api_key, base_url=base_url, settings=settings, **kwargs)
+        if from_env:
+            shown = from_env.split("?", 1)[0]  # a query string may carry a key: never logged
+            logger.info(f"{self}: Realtime URL from {REALTIME_URL_ENV}: {shown!r}")
         self._pin_session_properties()
         self._mark_interval_bytes = mark_interval_ms * _ULAW_BYTES_PER_MS
         self._max_pending_bytes = max_pending_input_ms * _ULAW_BYTES_PER_MS
