@@ -22,6 +22,7 @@ from .runner import TwilioCall, TwilioStreamRefused, TwilioTransport, create_twi
 from .twilio.binding import BINDING_PARAMETER, BindingCheck, StreamBinder
 from .twilio.frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .twilio.limits import CallLimiter, CallLimitReached, watch_inactivity
+from .twilio.playout import DEFAULT_SEND_AHEAD_MS, SendAheadOutputTransport, SendAheadWebsocketTransport
 from .twilio.protocol import TwilioProtocolError
 from .twilio.rest import TwilioCallUpdate
 from .twilio.security import (
@@ -40,6 +41,7 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "CallLimitReached",
     "CallLimiter",
     "CallStats",
+    "DEFAULT_SEND_AHEAD_MS",
     "LEAN_INBOUND_FRAME_MS",
     "MediaStatsObserver",
     "NoiseFinding",
@@ -48,6 +50,8 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "RECOMMENDED_INBOUND_FRAME_MS",
     "RECOMMENDED_OUT_10MS_CHUNKS",
     "RealtimeMuLawStats",
+    "SendAheadOutputTransport",
+    "SendAheadWebsocketTransport",
     "SignatureCheck",
     "StreamBinder",
     "TwilioCall",

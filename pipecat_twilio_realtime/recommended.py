@@ -3,9 +3,11 @@
 Pipecat's CPU per call follows frame pushes and websocket sends per call-second, so the size of the
 outbound Twilio messages is the biggest lever a bot has. Twilio buffers whatever ``media`` it gets,
 ``clear`` empties that buffer and mark echoes give the real playback position, so messages need not be
-20 ms. The recommended configuration::
+20 ms. Reply audio is sent a bounded lead ahead of its play time (``docs/playout.md``), so network jitter
+and stalls are absorbed by Twilio's buffer instead of heard as gaps. The recommended configuration::
 
-    FastAPIWebsocketParams(serializer=serializer, **recommended_transport_params())
+    SendAheadWebsocketTransport(websocket, FastAPIWebsocketParams(serializer=serializer,
+                                                                  **recommended_transport_params()))
     LLMContextAggregatorPair(context, user_params=recommended_user_aggregator_params())
     PipelineWorker(pipeline, params=..., observers=[...], **recommended_worker_params())
 

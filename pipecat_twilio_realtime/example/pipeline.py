@@ -14,13 +14,14 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.aggregators.llm_context import LLMContext
 from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
 from pipecat.services.openai.realtime import events
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 from pipecat.workers.runner import WorkerRunner
 
 from pipecat_twilio_realtime import (
     RECOMMENDED_INBOUND_FRAME_MS,
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
+    SendAheadWebsocketTransport,
     TwilioMediaStreamSerializer,
     TwilioStopFrame,
     quote_for_log,
@@ -105,7 +106,8 @@ async def run_bot(
         # two Twilio frames per pipeline frame: half the pushes, 20 ms more on the oldest caller sample
         params=TwilioMediaStreamSerializer.InputParams(inbound_frame_ms=RECOMMENDED_INBOUND_FRAME_MS),
     )
-    transport = FastAPIWebsocketTransport(
+    # reply audio leaves DEFAULT_SEND_AHEAD_MS ahead of its play time (docs/playout.md)
+    transport = SendAheadWebsocketTransport(
         websocket,
         # 100 ms Twilio media messages: the measured default (BENCHMARKS.md, "Message size")
         FastAPIWebsocketParams(add_wav_header=False, serializer=serializer, **recommended_transport_params()),

@@ -84,7 +84,9 @@ class CallStats:
         marks_sent: Marks sent. marks_played / marks_flushed: their echoes.
         marks_played: Mark echoes for audio that played.
         marks_flushed: Mark echoes for audio flushed by a ``clear``.
-        clears: ``clear`` messages sent.
+        clears: ``clear`` messages sent (every interruption sends one, even with nothing playing).
+        idle_clears: Of those, the ones sent while nothing was queued at Twilio: they cut nothing the
+            caller heard and are not barge-ins (``clears - idle_clears`` cut audio).
         malformed: Inbound Twilio messages dropped as unusable.
         sequence_gaps: Gaps in Twilio's ``sequenceNumber``.
         bot_turns: Times the bot started speaking.
@@ -107,6 +109,7 @@ class CallStats:
     marks_played: int = 0
     marks_flushed: int = 0
     clears: int = 0
+    idle_clears: int = 0
     malformed: int = 0
     sequence_gaps: int = 0
     bot_turns: int = 0
@@ -236,7 +239,7 @@ class MediaStatsObserver(BaseObserver):
             f"tx_frames={stats.tx_frames} "
             f"marks={stats.marks_sent}/{stats.marks_played}/{stats.marks_flushed} "
             f"clears={stats.clears} malformed={stats.malformed} gaps={stats.sequence_gaps} "
-            f"bot_turns={stats.bot_turns} barge_ins={stats.barge_ins} "
+            f"bot_turns={stats.bot_turns} barge_ins={stats.barge_ins} idle_clears={stats.idle_clears} "
             f"barge_in_ms={_fmt(latency)} first_reply_ms={_fmt(_median(stats.first_reply_ms))} "
             f"caller_floor={_fmt(stats.caller_floor_rms)} caller_speech={_fmt(stats.caller_speech_rms)} "
             f"noise={noise}"
@@ -401,6 +404,7 @@ class MediaStatsObserver(BaseObserver):
             wire.marks_played,
             wire.marks_flushed,
         )
+        stats.idle_clears = wire.clears_idle
         stats.clears, stats.malformed, stats.sequence_gaps = (
             wire.clears_sent,
             wire.malformed_dropped,
@@ -421,7 +425,8 @@ class MediaStatsObserver(BaseObserver):
             f"STATS stream={self._sid()} rx={s.rx_bytes} tx={s.tx_bytes} rx_s={s.rx_seconds:.1f} "
             f"tx_s={s.tx_seconds:.1f} marks={s.marks_sent}/{s.marks_played}/{s.marks_flushed} "
             f"clears={s.clears} "
-            f"bot_turns={s.bot_turns} barge_ins={s.barge_ins} caller_floor={_fmt(s.caller_floor_rms)} "
+            f"bot_turns={s.bot_turns} barge_ins={s.barge_ins} idle_clears={s.idle_clears} "
+            f"caller_floor={_fmt(s.caller_floor_rms)} "
             f"caller_speech={_fmt(s.caller_speech_rms)}"
         )
 

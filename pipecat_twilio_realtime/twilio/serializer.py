@@ -55,7 +55,11 @@ class TwilioStreamStats:
         marks_sent: ``mark`` messages sent.
         marks_played: mark echoes for audio that was played.
         marks_flushed: mark echoes for audio flushed by a ``clear``.
-        clears_sent: ``clear`` messages sent.
+        clears_sent: ``clear`` messages sent (every one, whether or not audio was queued).
+        clears_idle: of those, ``clear``s sent while nothing was queued at Twilio: no mark pending and
+            all sent audio played by the line-rate clock. A ``clear`` is sent on every interruption
+            (sending one too many is harmless, one too few leaves stale audio); only the others
+            (``clears_sent - clears_idle``) cut audio the caller was hearing.
         dtmf_received: ``dtmf`` messages received.
         malformed_dropped: inbound messages dropped as unusable.
         sequence_gaps: places where ``sequenceNumber`` skipped ahead.
@@ -79,6 +83,7 @@ class TwilioStreamStats:
     marks_played: int = 0
     marks_flushed: int = 0
     clears_sent: int = 0
+    clears_idle: int = 0
     dtmf_received: int = 0
     malformed_dropped: int = 0
     sequence_gaps: int = 0
@@ -212,6 +217,7 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._stats = TwilioStreamStats()
         self._mark_index = 0
         self._pending_marks: dict[str, tuple[str, int]] = {}
+        self._played_by = 0.0  # clock time when Twilio has played all audio sent (line rate, no delay)
         self._flushed_marks: dict[str, tuple[str, int]] = {}
         self._warn_once = WarnOnce(self)
 
@@ -371,6 +377,7 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
             return None
         self._stats.media_sent += 1
         self._stats.ulaw_bytes_sent += len(ulaw)
+        self._played_by = max(self._played_by, self._clock()) + len(ulaw) / g711.SAMPLE_RATE
         self._last_ulaw = ulaw
         return tp.build_media(sid, ulaw)
 
@@ -379,6 +386,9 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         if sid is None:
             return None
         self._stats.clears_sent += 1
+        if not self._pending_marks and self._played_by <= self._clock():
+            self._stats.clears_idle += 1
+        self._played_by = 0.0
         # Twilio echoes every pending mark at once after a clear: those were flushed, not played.
         self._flushed_marks.update(self._pending_marks)
         self._pending_marks.clear()
