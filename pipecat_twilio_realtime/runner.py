@@ -26,11 +26,12 @@ from typing import Any, Final
 from fastapi import WebSocket, WebSocketDisconnect
 from loguru import logger
 from pipecat.runner.types import CallData, WebSocketRunnerArguments
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 
 from ._logsafe import quote_for_log
 from .recommended import recommended_transport_params
 from .twilio.binding import BINDING_PARAMETER, StreamBinder
+from .twilio.playout import DEFAULT_SEND_AHEAD_MS, SendAheadWebsocketTransport
 from .twilio.security import TwilioSignatureValidator
 from .twilio.serializer import TwilioMediaStreamSerializer
 
@@ -66,18 +67,26 @@ class TwilioCall:
     bound: bool = False
 
 
-class TwilioTransport(FastAPIWebsocketTransport):
-    """A ``FastAPIWebsocketTransport`` carrying this package's serializer and the call it serves."""
+class TwilioTransport(SendAheadWebsocketTransport):
+    """A send-ahead websocket transport carrying this package's serializer and the call it serves."""
 
-    def __init__(self, websocket: WebSocket, params: FastAPIWebsocketParams, call: TwilioCall) -> None:
+    def __init__(
+        self,
+        websocket: WebSocket,
+        params: FastAPIWebsocketParams,
+        call: TwilioCall,
+        *,
+        send_ahead_ms: float = DEFAULT_SEND_AHEAD_MS,
+    ) -> None:
         """Initialize the transport.
 
         Args:
             websocket: The accepted Twilio websocket.
             params: Transport params, with the serializer set.
             call: What ``start`` said.
+            send_ahead_ms: How far ahead of its play time reply audio is sent (``docs/playout.md``).
         """
-        super().__init__(websocket, params)
+        super().__init__(websocket, params, send_ahead_ms=send_ahead_ms)
         self.call = call
 
     @property
@@ -110,10 +119,16 @@ def _merged_params(params: FastAPIWebsocketParams | None) -> dict[str, Any]:
 
 
 def _build_transport(
-    websocket: WebSocket, params: dict[str, Any], serializer: TwilioMediaStreamSerializer, call: TwilioCall
+    websocket: WebSocket,
+    params: dict[str, Any],
+    serializer: TwilioMediaStreamSerializer,
+    call: TwilioCall,
+    send_ahead_ms: float,
 ) -> TwilioTransport:
-    """The one place the transport is built (a send-ahead playout plugs in here)."""
-    return TwilioTransport(websocket, FastAPIWebsocketParams(**params, serializer=serializer), call)
+    """The one place the transport is built: send-ahead playout, our serializer, the merged params."""
+    return TwilioTransport(
+        websocket, FastAPIWebsocketParams(**params, serializer=serializer), call, send_ahead_ms=send_ahead_ms
+    )
 
 
 async def _read_start(websocket: WebSocket, timeout_s: float) -> TwilioMediaStreamSerializer:
@@ -143,6 +158,7 @@ async def create_twilio_transport(
     auth_token: str | None = None,
     public_host: str | None = None,
     start_timeout_s: float = 10.0,
+    send_ahead_ms: float = DEFAULT_SEND_AHEAD_MS,
 ) -> TwilioTransport:
     """Read Twilio's ``connected``/``start`` and build the call's transport with our serializer.
 
@@ -155,6 +171,8 @@ async def create_twilio_transport(
         public_host: The host Twilio connects to, for the signature; ``None`` takes the runner's ``-x``
             (``--proxy``).
         start_timeout_s: Seconds to wait for ``start``.
+        send_ahead_ms: How far ahead of its play time reply audio is sent (``docs/playout.md``;
+            0 sends at play time, as Pipecat does).
 
     Returns:
         The transport; ``transport.call`` is the :class:`TwilioCall`, ``transport.serializer`` ours.
@@ -210,4 +228,4 @@ async def create_twilio_transport(
     )
     runner_args.transport_type = "twilio"
     logger.info(f"create_twilio_transport: {sids} starts (bound: {bound})")
-    return _build_transport(websocket, merged, serializer, call)
+    return _build_transport(websocket, merged, serializer, call, send_ahead_ms)

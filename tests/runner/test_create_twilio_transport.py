@@ -153,3 +153,16 @@ async def test_signed_but_unbound_warns_once_and_gets_no_rest(logs: list[str]) -
     assert transport.call.bound is False
     assert transport.serializer._hang_up_enabled is False
     assert sum("NOT bound" in line for line in logs) == 1
+
+
+async def test_reply_audio_is_sent_ahead_by_default_and_the_lead_can_be_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipecat_twilio_realtime import DEFAULT_SEND_AHEAD_MS, SendAheadOutputTransport
+
+    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
+    results: list[Any] = []
+    await twilio_connects(results)
+    output = results[0][0].output()
+    assert isinstance(output, SendAheadOutputTransport)
+    assert output.send_ahead_ms == DEFAULT_SEND_AHEAD_MS
