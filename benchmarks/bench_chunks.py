@@ -98,16 +98,16 @@ async def main() -> None:
         f"{'barge-in: heard - truncate (ms)':>32} {'cpu-s/min':>10}"
     )
     for chunks in sizes:
-        deliveries = [await reply_delivery(chunks) for _ in range(repeats)]
-        errors = [(await barge_in(after, {"BENCH_OUT_CHUNKS": str(chunks)}))[0] for after in offsets]
-        cpu = (
-            await load(
-                "default",
-                1 if args.quick else args.cpu_calls,
-                3.0 if args.quick else args.cpu_seconds,
-                extra_env={"BENCH_OUT_CHUNKS": str(chunks)},
+        env = {"BENCH_OUT_CHUNKS": str(chunks)}
+        if args.quick:  # the smoke test: the three measurements at once (their figures then mean little)
+            delivery, barge, quick_cpu = await asyncio.gather(
+                reply_delivery(chunks), barge_in(offsets[0], env), load("default", 1, 1.0, extra_env=env)
             )
-        ).cpu_per_call_min
+            deliveries, errors, cpu = [delivery], [barge[0]], quick_cpu.cpu_per_call_min
+        else:
+            deliveries = [await reply_delivery(chunks) for _ in range(repeats)]
+            errors = [(await barge_in(after, env))[0] for after in offsets]
+            cpu = (await load("default", args.cpu_calls, args.cpu_seconds, extra_env=env)).cpu_per_call_min
         shown = " ".join(f"{e:.0f}" for e in errors)
         print(
             f"  {chunks * 10:>6}ms {statistics.median(d[0] for d in deliveries):>10.1f}ms "

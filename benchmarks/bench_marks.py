@@ -43,9 +43,16 @@ async def main() -> None:
         f" {'marks/s':>8}"
     )
     for mark_ms in intervals:
-        for interpolate in (False, True):
-            env = {"BENCH_MARK_MS": str(mark_ms), "BENCH_INTERPOLATE": "1" if interpolate else "0"}
-            runs = [await barge_in(after, env) for after in offsets]
+        envs = {
+            interpolate: {"BENCH_MARK_MS": str(mark_ms), "BENCH_INTERPOLATE": "1" if interpolate else "0"}
+            for interpolate in (False, True)
+        }
+        both: dict[bool, list[tuple[float, float]]] = {}
+        if args.quick:  # the smoke test: both trackers' calls at once (their figures then mean little)
+            done = await asyncio.gather(*(barge_in(offsets[0], env) for env in envs.values()))
+            both = {interpolate: [run] for interpolate, run in zip(envs, done, strict=True)}
+        for interpolate, env in envs.items():
+            runs = both.get(interpolate) or [await barge_in(after, env) for after in offsets]
             errors = [e for e, _ in runs]
             shown = " ".join(f"{e:.0f}" for e in errors)
             print(

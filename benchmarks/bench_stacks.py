@@ -387,22 +387,31 @@ async def main() -> None:
     logger.remove()
     logger.add(sys.stderr, level="ERROR")
     calls = [1] if args.quick else [int(n) for n in args.calls.split(",")]
-    seconds = 2.0 if args.quick else args.seconds
-    turns = 1 if args.quick else args.turns
+    # --quick is the smoke test: every path, the shortest calls, the stacks of a step side by side
+    seconds = 1.0 if args.quick else args.seconds
+    turns = 0 if args.quick else args.turns
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}")
     repeats = 1 if args.quick else args.repeats
     if not args.load_only:
-        await _latency_report(turns, repeats)
+        await _latency_report(turns, repeats, together=args.quick)
     stacks = [name for name in args.stacks.split(",") if name]
     if args.quick:  # the smoke test: three stacks, pushes counted in the load runs themselves
         stacks = [name for name in stacks if name in ("default", "stock", "floor")]
-    await _load_report(calls, seconds, repeats, stacks, args.count_pushes, inline_pushes=args.quick)
+    await _load_report(
+        calls, seconds, repeats, stacks, args.count_pushes, inline_pushes=args.quick, together=args.quick
+    )
 
 
-async def _latency_report(turns: int, repeats: int) -> None:
+async def _latency_report(turns: int, repeats: int, together: bool = False) -> None:
+    """Section 1, 3 and 4; ``together`` runs the stacks' calls at once (their figures then mean little)."""
     runs: dict[str, list[StackRun]] = {"default": [], "lean": [], "stock": []}
     for _ in range(repeats):  # interleaved: ours (package defaults), lean, stock, ours, ...
+        if together:
+            done_now = await asyncio.gather(*(latency_and_fidelity(stack, turns) for stack in runs))
+            for done, run in zip(runs.values(), done_now, strict=True):
+                done.append(run)
+            continue
         for stack, done in runs.items():
             done.append(await latency_and_fidelity(stack, turns))
     runs["ours"] = runs.pop("default")
@@ -451,7 +460,9 @@ async def _load_report(
     stacks: list[str],
     count_pushes: bool,
     inline_pushes: bool = False,
+    together: bool = False,
 ) -> None:
+    """Section 2; ``together`` runs the stacks after the pacer at once (their CPU figures mean little)."""
     print(f"\n2. load: bot process CPU per call-minute and late frames, median of {repeats} interleaved runs")
     for name in stacks:
         print(f"  {name:<12} {_stack(name).note}")
@@ -463,10 +474,18 @@ async def _load_report(
     messages: dict[str, list[StackRun]] = {}
     for n in calls:
         runs: dict[str, list[StackRun]] = {stack: [] for stack in stacks}
+
+        async def one(stack: str, n: int = n, runs: dict[str, list[StackRun]] = runs) -> StackRun:
+            duty = runs[pacer][-1].talk_share if pacer and runs[pacer] else 0.6
+            return await load(stack, n, seconds, duty, count_pushes=inline_pushes)
+
+        ahead = stacks[: stacks.index(pacer) + 1] if together and pacer else stacks
         for _ in range(repeats):
-            for stack in stacks:  # an "ours" stack runs first: the floors talk as much as it did
-                duty = runs[pacer][-1].talk_share if pacer and runs[pacer] else 0.6
-                runs[stack].append(await load(stack, n, seconds, duty, count_pushes=inline_pushes))
+            for stack in ahead:  # an "ours" stack runs first: the floors talk as much as it did
+                runs[stack].append(await one(stack))
+            later = [stack for stack in stacks if stack not in ahead]
+            for stack, run in zip(later, await asyncio.gather(*(one(s) for s in later)), strict=True):
+                runs[stack].append(run)
         messages = runs
         cpu = {stack: [r.cpu_per_call_min for r in rs] for stack, rs in runs.items()}
         cpu_median = {stack: statistics.median(values) for stack, values in cpu.items()}

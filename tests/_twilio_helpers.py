@@ -8,6 +8,13 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pipecat.frames.frames import Frame, InputAudioRawFrame, OutputAudioRawFrame
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.rest import Client
+
 from pipecat_twilio_realtime.testing import serve_app
 
 STREAM_SID = "MZ00000000000000000000000000000001"
@@ -142,3 +149,59 @@ async def run_call_pipeline(
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     await runner.run()
+
+
+class Loopback(FrameProcessor):
+    """Plays caller audio straight back to the caller: ``InputAudioRawFrame`` → ``OutputAudioRawFrame``."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        """Turn caller audio into bot audio; pass every other frame on."""
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            await self.push_frame(
+                OutputAudioRawFrame(audio=frame.audio, sample_rate=frame.sample_rate, num_channels=1)
+            )
+        else:
+            await self.push_frame(frame, direction)
+
+
+TOKEN = "test-token-not-a-secret"
+
+
+def fake_twilio_rest(posts: list[dict[str, Any]], status: int = 200) -> FastAPI:
+    """Imitates Twilio's ``POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json``."""
+    app = FastAPI()
+
+    @app.post("/2010-04-01/Accounts/{account}/Calls/{call}.json")
+    async def update_call(account: str, call: str, request: Request) -> JSONResponse:
+        form = await request.form()
+        posts.append(
+            {
+                "account": account,
+                "call": call,
+                "form": dict(form),
+                "auth": request.headers.get("authorization", ""),
+            }
+        )
+        if status == 404:
+            return JSONResponse(
+                {"code": 20404, "message": "The requested resource was not found", "status": 404},
+                status_code=404,
+            )
+        return JSONResponse(
+            {
+                "sid": call,
+                "account_sid": account,
+                "status": "completed",
+                "uri": f"/2010-04-01/Accounts/{account}/Calls/{call}.json",
+            }
+        )
+
+    return app
+
+
+def sdk_client(port: int) -> Client:
+    """A real ``twilio.rest.Client`` with its async HTTP client, pointed at our loopback server."""
+    client = Client(ACCOUNT_SID, TOKEN, http_client=AsyncTwilioHttpClient())
+    client.api.base_url = f"http://127.0.0.1:{port}"  # Domain.absolute_url() joins base_url and the path
+    return client

@@ -25,8 +25,7 @@ from pipecat_twilio_realtime.example.settings import BotSettings, ConfigError
 from pipecat_twilio_realtime.testing import RealtimeStandIn
 
 from .. import _twilio_helpers as tw
-from .._twilio_helpers import serve
-from ..twilio.test_serializer import fake_twilio_rest, sdk_client
+from .._twilio_helpers import fake_twilio_rest, sdk_client, serve
 
 TOKEN = "test-token-not-a-secret"  # the one sdk_client() authenticates with
 HOST = "bot.example"

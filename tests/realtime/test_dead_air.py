@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from pipecat_twilio_realtime.realtime.fallback import load_apology
 from pipecat_twilio_realtime.testing import (
     CallerReport,
     RealtimeStandIn,
@@ -30,7 +29,8 @@ from pipecat_twilio_realtime.testing.realtime import Faults, refused_url
 
 from .. import _twilio_helpers as tw
 from .._bot_helpers import BotCall, bot_app
-from ..twilio.test_serializer import fake_twilio_rest, sdk_client
+from .._twilio_helpers import fake_twilio_rest, sdk_client
+from ._helpers import apology_on_the_wire
 
 BOUND_S = 2.0  # session_ready_timeout_s in these tests (the default is 5 s)
 SLACK_S = 1.0  # the pipeline's start, the stream's start, the first 20 ms chunk
@@ -49,12 +49,6 @@ class FaultyCall:
     def longest_silence_s(self, after: str | None = None) -> float:
         """The longest stretch the caller heard nothing (see ``CallerReport.longest_silence_s``)."""
         return self.report.longest_silence_s(after)
-
-
-def apology_on_the_wire() -> bytes:
-    """The shipped apology as Twilio must receive it: 0x7F as 0xFF, the last 20 ms chunk padded with 0xFF."""
-    clip = load_apology().replace(b"\x7f", b"\xff")
-    return clip + b"\xff" * (-len(clip) % 160)
 
 
 def assert_apology_heard(received: bytes) -> None:

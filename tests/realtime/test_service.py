@@ -24,7 +24,7 @@ from pipecat_twilio_realtime.testing import (
 
 from .._bot_helpers import BotCall, bot_app
 from .._twilio_helpers import serve
-from .test_dead_air import apology_on_the_wire
+from ._helpers import apology_on_the_wire
 
 
 def chunks_in_order(received: bytes, produced: bytes, size: int = 160) -> bool:

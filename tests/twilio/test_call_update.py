@@ -10,8 +10,7 @@ from pipecat_twilio_realtime import TwilioMediaStreamSerializer
 from pipecat_twilio_realtime.twilio.serializer import TwilioCallUpdate
 
 from .. import _twilio_helpers as tw
-from .._twilio_helpers import serve
-from .test_serializer import fake_twilio_rest, sdk_client
+from .._twilio_helpers import fake_twilio_rest, sdk_client, serve
 
 
 def test_transfer_is_dial_twiml_with_the_number_escaped() -> None:

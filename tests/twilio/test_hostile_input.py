@@ -17,7 +17,7 @@ from websockets.asyncio.client import connect
 from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer
 
 from .. import _twilio_helpers as tw
-from .test_serializer import Loopback
+from .._twilio_helpers import Loopback
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,14 +10,12 @@ from typing import Any
 
 import pytest
 import twilio.rest
-from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI, WebSocket
 from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import (
     CancelFrame,
     EndFrame,
     EndWorkerFrame,
-    Frame,
     InputAudioRawFrame,
     InputDTMFFrame,
     InterruptionFrame,
@@ -25,9 +23,8 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
 )
-from pipecat.processors.frame_processor import FrameDirection, FrameProcessor, FrameProcessorSetup
+from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.utils.asyncio.task_manager import TaskManager
-from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 from websockets.asyncio.client import connect
 
@@ -40,6 +37,7 @@ from pipecat_twilio_realtime import (
 )
 
 from .. import _twilio_helpers as tw
+from .._twilio_helpers import TOKEN, Loopback, fake_twilio_rest, sdk_client
 
 RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
 
@@ -272,20 +270,6 @@ async def test_a_mark_echo_this_serializer_did_not_send_still_reaches_the_pipeli
 # ----------------------------------------------------------------------------- end to end, real transport
 
 
-class Loopback(FrameProcessor):
-    """Plays caller audio straight back to the caller: ``InputAudioRawFrame`` → ``OutputAudioRawFrame``."""
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        """Turn caller audio into bot audio; pass every other frame on."""
-        await super().process_frame(frame, direction)
-        if isinstance(frame, InputAudioRawFrame):
-            await self.push_frame(
-                OutputAudioRawFrame(audio=frame.audio, sample_rate=frame.sample_rate, num_channels=1)
-            )
-        else:
-            await self.push_frame(frame, direction)
-
-
 class Call:
     """What the bot side of one loopback call saw."""
 
@@ -362,48 +346,6 @@ def _no_twilio_edge_or_region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.delenv("TWILIO_EDGE", raising=False)
     monkeypatch.delenv("TWILIO_REGION", raising=False)
     yield
-
-
-TOKEN = "test-token-not-a-secret"
-
-
-def fake_twilio_rest(posts: list[dict[str, Any]], status: int = 200) -> FastAPI:
-    """Imitates Twilio's ``POST /2010-04-01/Accounts/{AccountSid}/Calls/{CallSid}.json``."""
-    app = FastAPI()
-
-    @app.post("/2010-04-01/Accounts/{account}/Calls/{call}.json")
-    async def update_call(account: str, call: str, request: Request) -> JSONResponse:
-        form = await request.form()
-        posts.append(
-            {
-                "account": account,
-                "call": call,
-                "form": dict(form),
-                "auth": request.headers.get("authorization", ""),
-            }
-        )
-        if status == 404:
-            return JSONResponse(
-                {"code": 20404, "message": "The requested resource was not found", "status": 404},
-                status_code=404,
-            )
-        return JSONResponse(
-            {
-                "sid": call,
-                "account_sid": account,
-                "status": "completed",
-                "uri": f"/2010-04-01/Accounts/{account}/Calls/{call}.json",
-            }
-        )
-
-    return app
-
-
-def sdk_client(port: int) -> Client:
-    """A real ``twilio.rest.Client`` with its async HTTP client, pointed at our loopback server."""
-    client = Client(tw.ACCOUNT_SID, TOKEN, http_client=AsyncTwilioHttpClient())
-    client.api.base_url = f"http://127.0.0.1:{port}"  # Domain.absolute_url() joins base_url and the path
-    return client
 
 
 def _basic(header: str) -> str:
