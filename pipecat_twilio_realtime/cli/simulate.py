@@ -55,6 +55,7 @@ from ..testing import (
     refused_url,
     serve_app,
 )
+from .runner_bot import is_runner_bot, serve_runner_bot, summary_from_log
 
 __all__ = [
     "SimulationResult",
@@ -241,7 +242,10 @@ def _load_bot(path: Path | None) -> ModuleType:
                 f"the example bot needs the [example] extra ({e}): "
                 'pip install "pipecat-twilio-realtime[example]"'
             ) from None
-    hint = "pass --bot PATH to a .py module with load_settings(env) and create_app(settings)"
+    hint = (
+        "pass --bot PATH to a .py module with load_settings(env) and create_app(settings), "
+        "or a Pipecat runner bot with async def bot(runner_args)"
+    )
     if not path.is_file():
         what = "is a directory" if path.is_dir() else "no such file"
         raise UsageError(f"--bot {path}: {what}; {hint}, or --url ws://HOST/ws to call a running bot")
@@ -257,7 +261,7 @@ def _load_bot(path: Path | None) -> ModuleType:
         reason = str(e).splitlines()[0] if str(e) else ""
         raise UsageError(f"--bot {path}: importing it failed: {type(e).__name__}: {reason}") from None
     missing = [name for name in ("load_settings", "create_app") if not hasattr(module, name)]
-    if missing:
+    if missing and not is_runner_bot(module):
         raise UsageError(f"--bot {path}: has no {', '.join(f'{m}()' for m in missing)}; {hint}")
     return module
 
@@ -335,6 +339,7 @@ async def run_simulation(
     script = script_for(scenario, question, turns=turns)
     standin: RealtimeStandIn | None = None
     summaries: list[dict[str, Any]] = []
+    bot_log: Path | None = None  # a runner bot's output, where its summary is read from
     async with contextlib.AsyncExitStack() as stack:
         if url is None:
             module = _load_bot(bot)
@@ -355,6 +360,14 @@ async def run_simulation(
             for name in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN"):
                 env.pop(name, None)
             env["ALLOW_UNSIGNED"] = "1"
+            if bot is not None and is_runner_bot(module):
+                bot_log = out.with_name("bot.log")
+                try:
+                    url = await stack.enter_async_context(serve_runner_bot(bot, env, bot_log))
+                except RuntimeError as e:
+                    raise UsageError(f"--bot {bot}: {e} (its output: {bot_log})") from None
+                show(f"runner bot {bot} serving under Pipecat's runner on {url} (its log: {bot_log})")
+        if url is None:
             try:
                 app = module.create_app(module.load_settings(env))
             except ValueError as e:  # the bot's ConfigError
@@ -373,7 +386,9 @@ async def run_simulation(
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(10):
                     # the bot's observer writes the summary as its pipeline ends; the bot exposes no event
-                    while not summaries:  # noqa: ASYNC110
+                    while not summaries:
+                        if bot_log is not None and (found := summary_from_log(bot_log.read_text())):
+                            summaries.append(found)
                         await asyncio.sleep(0.05)
     return _judge(report, standin, summaries[0] if summaries else None, out, script, scenario)
 
