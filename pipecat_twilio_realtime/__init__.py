@@ -5,6 +5,10 @@ Public API (everything else is internal and may change)::
     from pipecat_twilio_realtime import TwilioMediaStreamSerializer
 """
 
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from ._logsafe import quote_for_log
 from ._version import __version__
 from .observe.noise import NoiseFinding
@@ -18,11 +22,9 @@ from .recommended import (
     recommended_user_aggregator_params,
     recommended_worker_params,
 )
-from .runner import TwilioCall, TwilioStreamRefused, TwilioTransport, create_twilio_transport
 from .twilio.binding import BINDING_PARAMETER, BindingCheck, StreamBinder
 from .twilio.frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .twilio.limits import CallLimiter, CallLimitReached, watch_inactivity
-from .twilio.playout import DEFAULT_SEND_AHEAD_MS, SendAheadOutputTransport, SendAheadWebsocketTransport
 from .twilio.protocol import TwilioProtocolError
 from .twilio.rest import TwilioCallUpdate
 from .twilio.security import (
@@ -33,6 +35,36 @@ from .twilio.security import (
     require_twilio_signature,
 )
 from .twilio.serializer import TwilioMediaStreamSerializer, TwilioStreamStats
+
+if _TYPE_CHECKING:
+    from .runner import TwilioCall, TwilioStreamRefused, TwilioTransport, create_twilio_transport
+    from .twilio.playout import DEFAULT_SEND_AHEAD_MS, SendAheadOutputTransport, SendAheadWebsocketTransport
+
+# The transport names import Pipecat's FastAPI websocket transport (and FastAPI): only on first use, so
+# ``import pipecat_twilio_realtime`` stays light for a bot on another transport and for the simulator.
+_LAZY = {
+    "DEFAULT_SEND_AHEAD_MS": ".twilio.playout",
+    "SendAheadOutputTransport": ".twilio.playout",
+    "SendAheadWebsocketTransport": ".twilio.playout",
+    "TwilioCall": ".runner",
+    "TwilioStreamRefused": ".runner",
+    "TwilioTransport": ".runner",
+    "create_twilio_transport": ".runner",
+}
+
+
+def __getattr__(name: str) -> _Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "BINDING_PARAMETER",
