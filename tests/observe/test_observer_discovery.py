@@ -31,7 +31,7 @@ async def test_an_observer_given_nothing_reports_what_an_explicit_one_does() -> 
         script = [WaitForBotAudio(after_s=1.0), Speech(load_clip("caller_interrupt")), Silence(1.0)]
         report = await asyncio.wait_for(SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 30)
         found, explicit = calls[0].observers[0], calls[0].observers[1]
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(15):
             while found.stats.marks_played < len(report.marks_played) or not found.stats.barge_ins:
                 await asyncio.sleep(0.05)
     assert found._serializer is calls[0].serializer and found._service is calls[0].service
