@@ -30,6 +30,7 @@ import asyncio
 import base64
 import os
 import time
+from collections.abc import Mapping
 from typing import Any, cast
 
 from loguru import logger
@@ -52,6 +53,7 @@ from .connection import MAX_MESSAGE_BYTES, loss_reason
 from .fallback import FALLBACK_MARK, load_apology
 from .passthrough import downstream_needs_caller_audio
 from .playback import PlaybackTracker
+from .pricing import ModelPrices, estimate_cost, prices_for
 from .reply_audio import ReplyAudio
 from .reply_guard import ReplyGuard
 from .session_format import (
@@ -103,6 +105,7 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         fallback_audio: bytes | None = None,
         transfer_to: str | None = None,
         end_call_on_failure: bool = True,
+        prices: Mapping[str, ModelPrices] | None = None,
         **kwargs: Any,
     ) -> None:
         """Initialize the service.
@@ -155,6 +158,8 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             end_call_on_failure: Whether the service plays the fallback and ends (or transfers) the call
                 itself. ``False``: it only logs the cause and fires ``on_session_failed(service, reason)``;
                 the app decides what the caller hears and how the call ends.
+            prices: USD per 1M tokens by model, for ``stats.cost_usd``; ``None`` uses
+                :data:`~.pricing.DEFAULT_PRICES` (list prices with their date and source).
             **kwargs: Passed to ``OpenAIRealtimeLLMService``.
 
         Raises:
@@ -210,6 +215,7 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         self._speech_stopped_at: float | None = None
         self._warn_once = WarnOnce(self, level="ERROR")
         self._stats = RealtimeMuLawStats()
+        self._prices = prices
         self._lost = False
         self._recoverable_error = False
         self._fatal_error: str | None = None
@@ -410,6 +416,20 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             break
         if not self._disconnecting:
             await self._on_realtime_lost(reason, recoverable=self._fatal_error is None or self._expired)
+
+    async def _handle_evt_response_done(self, evt: Any) -> None:
+        usage = evt.response.usage
+        if usage is not None:
+            self._count_usage(usage)
+        await super()._handle_evt_response_done(evt)
+
+    def _count_usage(self, usage: Any) -> None:
+        """Add one ``response.done`` usage to the call's sums and re-estimate its cost."""
+        stats = self._stats
+        stats.usage.add_event_usage(usage)
+        stats.model = cast(OpenAIRealtimeLLMSettings, self._settings).model or stats.model
+        prices = prices_for(stats.model, self._prices)
+        stats.cost_usd = estimate_cost(stats.usage, prices) if prices is not None else None
 
     async def _handle_evt_error(self, evt: Any) -> None:
         error = evt.error

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .usage import TokenUsage
+
 __all__ = ["RealtimeMuLawStats"]
 
 
@@ -35,6 +37,9 @@ class RealtimeMuLawStats:
         reconnect_ms: for each successful reconnect, milliseconds from the loss to the new confirmed session.
         stalls: times the server went quiet while a reply was owed.
         session_failure: why the session could not go on (then the caller heard the fallback), or ``None``.
+        usage: the ``response.done`` usage of the call, summed by kind.
+        model: the model the prices were looked up for.
+        cost_usd: the estimated cost of ``usage`` (:mod:`.pricing`), ``None`` for a model without prices.
     """
 
     appended_bytes: int = 0
@@ -59,7 +64,10 @@ class RealtimeMuLawStats:
     reconnect_ms: list[float] = field(default_factory=list)
     stalls: int = 0
     session_failure: str | None = None
+    usage: TokenUsage = field(default_factory=TokenUsage)
+    model: str | None = None
+    cost_usd: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the counters as a plain dict (for metrics exporters)."""
-        return asdict(self)
+        return {**asdict(self), "usage": self.usage.as_dict()}
