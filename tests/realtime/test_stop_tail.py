@@ -30,3 +30,20 @@ async def test_stop_without_a_session_counts_the_tail_as_dropped(
     await h.service._flush_tail()
     assert h.appended() == b"" and h.service.stats.dropped_input_bytes == 160
     assert sum("dropped 160 B of caller audio at stop" in line for line in logs) == 1
+
+
+async def test_stop_flushes_before_the_session_closes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipecat.frames.frames import EndFrame
+    from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
+
+    h = Harness(monkeypatch, append_interval_ms=60)
+    seen_at_close: list[bytes] = []
+
+    async def stock_stop(_self: object, _frame: object) -> None:  # the stock stop closes the socket
+        seen_at_close.append(h.appended())
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "stop", stock_stop)
+    h.service._format_confirmed = True
+    await h.service._send_user_audio(caller(b"\x07" * 160))
+    await h.service.stop(EndFrame())
+    assert seen_at_close == [b"\x07" * 160]
