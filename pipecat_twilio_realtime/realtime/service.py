@@ -375,18 +375,6 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             batch, self._batch = bytes(self._batch), bytearray()
             await self._append(batch)
 
-    async def _flush_tail(self) -> None:
-        # The call is ending: a partial append batch is still the caller's turn, so it goes to OpenAI now.
-        # With no confirmed session it cannot be sent; it is counted as dropped and said so.
-        if not self._batch:
-            return
-        tail, self._batch = bytes(self._batch), bytearray()
-        if self._websocket is None or not self._format_confirmed:
-            self._stats.dropped_input_bytes += len(tail)
-            logger.warning(f"{self} dropped {len(tail)} B of caller audio at stop: no OpenAI session open")
-            return
-        await self._append(tail)
-
     async def _append(self, ulaw: bytes) -> None:
         self._stats.appended_bytes += len(ulaw)
         self._stats.appends += 1
@@ -503,7 +491,6 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             frame: The end frame.
         """
         self._closing = True
-        await self._flush_tail()
         await super().stop(frame)
 
     async def cancel(self, frame: Any) -> None:
