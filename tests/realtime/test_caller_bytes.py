@@ -135,7 +135,7 @@ CALL = [Silence(1.38)]
 SENT_PER_CALL = 69 * 160
 
 
-@pytest.mark.parametrize("concurrent", [1, 8])
+@pytest.mark.parametrize("concurrent", [1, 8, 24])
 async def test_no_caller_byte_lost_at_hang_up(concurrent: int) -> None:
     calls: list[BotCall] = []
     async with RealtimeStandIn(greeting=False) as standin:
