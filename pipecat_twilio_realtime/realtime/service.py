@@ -48,7 +48,7 @@ from websockets.protocol import State
 
 from .. import g711
 from .._logsafe import WarnOnce
-from ..twilio.frames import TwilioMarkEchoFrame
+from ..twilio.frames import TwilioMarkEchoFrame, TwilioStopFrame
 from .connection import MAX_MESSAGE_BYTES, loss_reason
 from .fallback import FALLBACK_MARK, load_apology
 from .passthrough import downstream_needs_caller_audio
@@ -209,6 +209,8 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         self._format_confirmed = False
         self._format_failed = False
         self._pending_input = bytearray()
+        self._stop_tail = bytearray()
+        self._input_flushed = False
         self._playback = PlaybackTracker()
         self._produced: dict[str, int] = {}
         self._next_mark_at = 0
@@ -375,6 +377,43 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
             batch, self._batch = bytes(self._batch), bytearray()
             await self._append(batch)
 
+    async def _flush_input_at_end(self) -> None:
+        """Send the caller audio still held when the call ends as the session's last append.
+
+        Held audio is the partial ``append_interval_ms`` batch and the serializer's partial inbound frame
+        (``TwilioStopFrame.tail_audio``). When the session cannot take it any more (never confirmed,
+        lost, closed) it is counted in ``stats.dropped_at_end_bytes`` with one log line saying why.
+        """
+        if self._input_flushed:
+            return
+        self._input_flushed = True
+        held = bytes(self._batch) + bytes(self._stop_tail)
+        self._batch, self._stop_tail = bytearray(), bytearray()
+        if self._format_confirmed:
+            reason = self._end_drop_reason()
+            if reason is None:
+                await self._append(held)
+                return
+        else:
+            held = bytes(self._pending_input) + held
+            self._pending_input = bytearray()
+            reason = "the session never confirmed audio/pcmu"
+        if not held:
+            return
+        self._stats.dropped_at_end_bytes += len(held)
+        self._stats.dropped_at_end_reason = reason
+        logger.warning(f"{self} {len(held)} B of the caller's last audio not sent to OpenAI: {reason}")
+
+    def _end_drop_reason(self) -> str | None:
+        websocket = self._websocket
+        if self._lost or self._failed:
+            return "the session was already lost"
+        if websocket is None:
+            return "the session was already closed"
+        if websocket.state is not State.OPEN:
+            return f"the connection is {websocket.state.name.lower()}"
+        return None
+
     async def _append(self, ulaw: bytes) -> None:
         self._stats.appended_bytes += len(ulaw)
         self._stats.appends += 1
@@ -487,19 +526,25 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
     async def stop(self, frame: Any) -> None:
         """Stop the service (the call is ending): no reconnect, no fallback from here on.
 
+        Caller audio still held (a partial batch) goes to OpenAI first, as the session's last append.
+
         Args:
             frame: The end frame.
         """
         self._closing = True
+        await self._flush_input_at_end()
         await super().stop(frame)
 
     async def cancel(self, frame: Any) -> None:
         """Cancel the service (the call is ending): no reconnect, no fallback from here on.
 
+        Caller audio still held goes to OpenAI first if the session is still open.
+
         Args:
             frame: The cancel frame.
         """
         self._closing = True
+        await self._flush_input_at_end()
         await super().cancel(frame)
 
     async def cleanup(self) -> None:
@@ -540,4 +585,13 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
                 self._fallback_played.set()
         elif isinstance(frame, InputAudioRawFrame):
             self._stream_live.set()
+        elif isinstance(frame, TwilioStopFrame) and frame.tail_audio:
+            self._hold_stop_tail(frame.tail_audio)
         await super().process_frame(frame, direction)
+
+    def _hold_stop_tail(self, pcm: bytes) -> None:
+        """Keep the serializer's partial inbound frame, sent at the end (after any audio still queued)."""
+        try:
+            self._stop_tail += g711.encode(pcm)
+        except ValueError as e:
+            self._warn_once("odd", f"dropped caller audio: {e}")

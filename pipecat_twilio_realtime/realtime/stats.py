@@ -29,6 +29,9 @@ class RealtimeMuLawStats:
         format_mismatches: ``session.updated`` events that reported a format other than ``audio/pcmu``.
         realtime_lost: 1 when the OpenAI connection was lost (closed, or a fatal ``error``): the call ended.
         recovered_errors: ``error`` events that did not end the session (e.g. a rejected truncate).
+        dropped_at_end_bytes: caller μ-law still held when the call ended that could not be sent (the
+            session was never confirmed, lost or closed); see ``dropped_at_end_reason``.
+        dropped_at_end_reason: why those bytes were not sent, or ``None``.
         dropped_after_loss: client events dropped because the connection was already lost.
         first_reply_latency_ms: from the server's ``speech_stopped`` to the first reply delta, per turn.
         blocked_replies: reply items the noise guard stopped before the caller heard them as noise.
@@ -57,6 +60,8 @@ class RealtimeMuLawStats:
     realtime_lost: int = 0
     recovered_errors: int = 0
     dropped_after_loss: int = 0
+    dropped_at_end_bytes: int = 0
+    dropped_at_end_reason: str | None = None
     first_reply_latency_ms: list[float] = field(default_factory=list)
     blocked_replies: int = 0
     guard_dropped_bytes: int = 0

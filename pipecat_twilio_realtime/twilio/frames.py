@@ -65,6 +65,10 @@ class TwilioStopFrame(EndWorkerFrame):
 
     Parameters:
         call_sid: The call SID from the ``stop`` message (unauthenticated: informational).
+        tail_audio: Caller audio (PCM16, 8000 Hz, mono) of a partial inbound batch the serializer still
+            held at ``stop`` (``inbound_frame_ms`` > 20), so that the caller's last words are not lost:
+            ``OpenAIRealtimeMuLawLLMService`` sends it as the session's last append. Empty otherwise.
     """
 
     call_sid: str = field(default="")
+    tail_audio: bytes = field(default=b"", repr=False)

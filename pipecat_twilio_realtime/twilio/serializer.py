@@ -72,7 +72,7 @@ class TwilioStreamStats:
         audio_frames_in: ``InputAudioRawFrame``s handed to the pipeline (one per ``media`` message,
             or one per ``inbound_frame_ms`` of audio when batching).
         stop_tail_bytes: μ-law bytes of a partial inbound batch still held when Twilio's ``stop``
-            arrived (the call was over; they are counted, not pushed).
+            arrived; they travel on as ``TwilioStopFrame.tail_audio`` (the caller's last words).
     """
 
     media_sent: int = 0
@@ -131,8 +131,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
                 each ``media`` message as it arrives; 40 or 60 join 2 or 3 of them into one
                 ``InputAudioRawFrame`` (fewer pushes per call-second, less CPU) and hold the oldest
                 sample up to ``inbound_frame_ms - 20`` ms. ``dtmf`` and ``mark`` pass at once and the
-                batch goes on filling, so no audio is dropped; at ``stop`` (the call is over) the
-                partial batch is counted in ``stats.stop_tail_bytes``.
+                batch goes on filling, so no audio is dropped; at ``stop`` the partial batch rides on
+                the ``TwilioStopFrame`` (``tail_audio``, counted in ``stats.stop_tail_bytes``).
         """
 
         auto_hang_up: bool = True
@@ -460,10 +460,12 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
             return None
         if isinstance(event, tp.Stop):
             self._stopped = True
-            self._stats.stop_tail_bytes += len(self._in_batch)
-            self._in_batch.clear()
+            tail, self._in_batch = bytes(self._in_batch), bytearray()
+            self._stats.stop_tail_bytes += len(tail)
             logger.info(f"{self} Twilio stream {q(event.stream_sid)} stopped")
-            return TwilioStopFrame(call_sid=event.call_sid, reason="twilio stop")
+            return TwilioStopFrame(
+                call_sid=event.call_sid, reason="twilio stop", tail_audio=g711.decode(tail)
+            )
         return None  # pragma: no cover - every event type is handled above
 
     def _observe_sequence(self, number: int) -> None:
