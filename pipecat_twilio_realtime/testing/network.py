@@ -334,8 +334,12 @@ class ImpairedLink:
 
     async def drain(self) -> None:
         """Wait until every message put so far has been delivered."""
-        if self._pump is not None and not self._pump.done():
+        if self._pump is None:
+            return
+        if not self._pump.done():
             await self._queue.join()
+        if self._pump.done():
+            self._pump.result()  # a delivery failed: raise it here too
 
     async def close(self) -> None:
         """Stop the pump (messages not yet delivered are dropped)."""
