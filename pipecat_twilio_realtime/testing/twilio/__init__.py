@@ -1,6 +1,7 @@
 """The simulated Twilio caller: script, WAV input and the caller engine."""
 
 from .caller import SimulatedTwilioCaller, check_outbound
+from .playout import Gap, Playout
 from .script import (
     CallerReport,
     Dtmf,
@@ -16,7 +17,9 @@ from .wav import load_wav_as_ulaw
 __all__ = [
     "CallerReport",
     "Dtmf",
+    "Gap",
     "MarkEcho",
+    "Playout",
     "Segment",
     "Silence",
     "SimulatedTwilioCaller",

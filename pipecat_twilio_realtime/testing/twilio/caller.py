@@ -5,13 +5,17 @@ bidirectional ``<Connect><Stream>``:
 
 * sends ``connected`` and ``start`` (μ-law 8000 Hz mono, custom parameters), then a ``media`` message
   every 20 ms on an absolute clock (no drift), continuously, from a script of speech, silence and DTMF;
-* plays the bot's audio out in real time (160 bytes per 20 ms tick, 8 bytes per ms) from a playback
-  buffer and records what the caller heard;
+* plays the bot's audio out on its own 20 ms clock (160 bytes per tick, 8 bytes per ms) from a playback
+  buffer, records what the caller heard, and counts every gap: silence inside the bot's speech it had to
+  insert because audio had not arrived (:mod:`.playout`);
 * echoes each ``mark`` once the audio queued before it has played; on ``clear`` drops the queued audio
   and echoes every pending mark at once (those were flushed);
 * checks every bot message strictly: only ``media``, ``mark`` and ``clear`` with exactly the documented
   keys and the right ``streamSid`` (anything else is what Twilio rejects with error 31951);
 * sends ``stop`` at the end of the script, then closes; or notes that the bot closed first.
+
+With ``network=`` (:class:`~pipecat_twilio_realtime.testing.network.NetworkConfig`) each direction of the
+websocket goes through a seeded impairment: delay, jitter, stalls, batching, in order as TCP keeps it.
 
 ``sequenceNumber`` counts every message it sends after ``connected``, as Twilio's does. Nothing is ever
 resampled: a WAV must already be 8000 Hz mono (PCM16 or μ-law).
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import math
 import random
@@ -49,6 +54,8 @@ from websockets.exceptions import ConnectionClosed
 
 from ... import g711
 from ...twilio import protocol as tp
+from ..network import ImpairedLink, NetworkConfig
+from .playout import GAP_LIMIT_S, Playout
 from .script import (
     DTMF_KEYS,
     CallerReport,
@@ -120,6 +127,8 @@ class SimulatedTwilioCaller:
         sleep: Callable[[float], Coroutine[Any, Any, Any]] = asyncio.sleep,
         on_progress: Callable[[str], None] | None = None,
         open_timeout_s: float = 10.0,
+        network: NetworkConfig | None = None,
+        gap_limit_s: float = GAP_LIMIT_S,
     ) -> None:
         """Prepare a call.
 
@@ -142,12 +151,15 @@ class SimulatedTwilioCaller:
             sleep: Waits a number of seconds of ``clock`` time (pass a matching pair for a fake clock).
             on_progress: Called with a short line at each step (for a progress display).
             open_timeout_s: Seconds allowed for the websocket handshake.
+            network: Impairment of the websocket, each direction (``None``: loopback as it is).
+            gap_limit_s: The longest silence between two played ticks of bot audio that counts as a gap
+                (longer is a pause between replies).
 
         Raises:
             ValueError: If a WAV in ``script`` is not 8000 Hz mono PCM16 or μ-law, or a delay is negative.
         """
-        if playout_delay_s < 0 or linger_s < 0:
-            raise ValueError("playout_delay_s and linger_s must not be negative")
+        if playout_delay_s < 0 or linger_s < 0 or gap_limit_s < 0:
+            raise ValueError("playout_delay_s, linger_s and gap_limit_s must not be negative")
         self.url = url
         self.script: list[Segment] = [Speech.from_wav(s) if isinstance(s, Path) else s for s in script]
         self.custom_parameters = dict(custom_parameters or {})
@@ -156,7 +168,9 @@ class SimulatedTwilioCaller:
         self.call_sid = call_sid or "CA" + uuid.uuid4().hex
         self.account_sid = account_sid or "AC" + uuid.uuid4().hex
         self.report = CallerReport(stream_sid=self.stream_sid)
-        self._playout_delay = playout_delay_s
+        self._network = network or NetworkConfig()
+        self._to_bot: ImpairedLink | None = None
+        self._to_caller: ImpairedLink | None = None
         self._linger = linger_s
         self._noise = random.Random(noise_seed)
         self._clock = clock
@@ -170,11 +184,8 @@ class SimulatedTwilioCaller:
         self._seq = 0
         self._chunk = 0
         # Playback: unplayed audio, and marks as (bytes that must have played first, name).
-        self._buffer = bytearray()
-        self._played_total = 0
+        self._play = Playout(delay_s=playout_delay_s, gap_limit_s=gap_limit_s)
         self._marks: deque[tuple[int, str]] = deque()
-        self._playing = False
-        self._buffering_since = 0.0
         self._playing_since: float | None = None
         self._last_audio_at = -math.inf
         self._pending_reply_since: float | None = None
@@ -217,13 +228,13 @@ class SimulatedTwilioCaller:
         self.report.events.append((self._clock() - self._start, what))
 
     async def _send(self, message: dict[str, Any]) -> None:
-        if self._ws is None:
+        if self._ws is None or self._to_bot is None:
             raise RuntimeError(f"{self} is not connected")
         async with self._send_lock:
             if message["event"] != "connected":
                 self._seq += 1
                 message = {"event": message["event"], "sequenceNumber": str(self._seq), **message}
-            await self._ws.send(json.dumps(message))
+            await self._to_bot.put(json.dumps(message))
             self.report.messages_sent += 1
 
     async def _send_media(self, ulaw: bytes) -> None:
@@ -277,7 +288,7 @@ class SimulatedTwilioCaller:
                 self._progress("caller listens until the bot is done")
                 deadline = self._clock() + segment.timeout_s
                 while self._clock() < deadline:
-                    if not self._buffer and self._clock() - self._last_audio_at >= segment.quiet_s:
+                    if not self._play.buffer and self._clock() - self._last_audio_at >= segment.quiet_s:
                         break
                     await next_frame(idle)
             elif isinstance(segment, WaitForBotAudio):
@@ -291,7 +302,7 @@ class SimulatedTwilioCaller:
             else:
                 self._progress(f"caller says: {segment.label}")
                 self._event(f"speech starts: {segment.label}")
-                if self._buffer or self._playing_since is not None:
+                if self._play.buffer or self._playing_since is not None:
                     self._pending_barge_in = self._clock()
                 for i in range(0, len(segment.ulaw), FRAME_BYTES):
                     frame = segment.ulaw[i : i + FRAME_BYTES]
@@ -308,16 +319,13 @@ class SimulatedTwilioCaller:
             tick += 1
             now = self._clock()
             # The previous tick's audio has now finished playing: echo the marks it completed.
-            while self._marks and self._marks[0][0] <= self._played_total:
+            while self._marks and self._marks[0][0] <= self._play.played_total:
                 await self._echo_mark(self._marks.popleft()[1], played=True)
-            if not self._playing and self._buffer and now - self._buffering_since >= self._playout_delay:
-                self._playing = True
-            played = b""
-            if self._playing:
-                played = bytes(self._buffer[:FRAME_BYTES])
-                del self._buffer[:FRAME_BYTES]
-                self._played_total += len(played)
-                self._playing = bool(self._buffer)  # an underrun refills the jitter buffer first
+            played, gap = self._play.tick(now)
+            if gap is not None:
+                self.report.gaps.append((gap.at - self._start, gap.ms))
+                self._event(f"gap: {gap.ms:.0f} ms of silence inside bot speech (audio had not arrived)")
+                logger.debug(f"{self} heard a {gap.ms:.0f} ms gap inside bot speech")
             if played:
                 self._last_audio_at = now
                 if self._playing_since is None:
@@ -337,22 +345,28 @@ class SimulatedTwilioCaller:
     # ------------------------------------------------------------------ receiving
 
     async def _receive(self, ws: ClientConnection) -> None:
+        assert self._to_caller is not None
         async for message in ws:
-            self.report.messages_received += 1
-            checked = check_outbound(message, self.stream_sid)
-            if isinstance(checked, str):
-                self.report.violations.append(checked)
-                self._event(f"violation: {checked}")
-                logger.warning(f"{self} bot message Twilio would reject (31951): {checked}")
-                logger.debug(f"{self} rejected message starts {message[:80]!r}")
-                continue
-            event, value = checked
-            if event == "media":
-                self._on_media(value)
-            elif event == "mark":
-                self._marks.append((self._played_total + len(self._buffer), value))
-            else:
-                await self._on_clear()
+            await self._to_caller.put(message)
+        await self._to_caller.drain()  # what the network still holds arrives before the close is noticed
+
+    async def _on_message(self, message: str | bytes) -> None:
+        """Handle one bot message as it reaches the caller (through the network, when impaired)."""
+        self.report.messages_received += 1
+        checked = check_outbound(message, self.stream_sid)
+        if isinstance(checked, str):
+            self.report.violations.append(checked)
+            self._event(f"violation: {checked}")
+            logger.warning(f"{self} bot message Twilio would reject (31951): {checked}")
+            logger.debug(f"{self} rejected message starts {message[:80]!r}")
+            return
+        event, value = checked
+        if event == "media":
+            self._on_media(value)
+        elif event == "mark":
+            self._marks.append((self._play.played_total + len(self._play.buffer), value))
+        else:
+            await self._on_clear()
 
     def _on_media(self, ulaw: bytes) -> None:
         now = self._clock()
@@ -364,27 +378,23 @@ class SimulatedTwilioCaller:
             self.report.reply_latencies_s.append(now - self._pending_reply_since)
             self._pending_reply_since = None
             self._event("first bot audio after caller speech")
-        if not self._buffer and not self._playing:
-            self._buffering_since = now
-        self._buffer += ulaw
+        self._play.push(ulaw, now)
 
     async def _on_clear(self) -> None:
         now = self._clock()
         self.report.clears += 1
         self.report.heard_at_clears.append(len(self.report.heard))
-        self._event(f"clear ({len(self._buffer)} queued bytes dropped)")
+        self._event(f"clear ({len(self._play.buffer)} queued bytes dropped)")
         if self._pending_barge_in is not None:
             self.report.barge_in_latencies_s.append(now - self._pending_barge_in)
             self._pending_barge_in = None
-        self.report.flushed_bytes += len(self._buffer)
-        self._buffer.clear()
-        self._playing = False
+        self.report.flushed_bytes += self._play.clear()
         self._playing_since = None
         marks = list(self._marks)
         self._marks.clear()
         for position, name in marks:
             # A mark whose audio had already played by now was due anyway; the rest were flushed.
-            await self._echo_mark(name, played=position <= self._played_total)
+            await self._echo_mark(name, played=position <= self._play.played_total)
 
     # ------------------------------------------------------------------ the call
 
@@ -403,6 +413,8 @@ class SimulatedTwilioCaller:
         ) as ws:
             self._ws = ws
             self._start = self.report.started_at = self._clock()
+            self._to_bot = to_bot = self._link("to_bot", ws.send)
+            self._to_caller = to_caller = self._link("to_caller", self._on_message)
             await self._send({"event": "connected", "protocol": "Call", "version": "1.0.0"})
             await self._send(
                 {
@@ -452,11 +464,22 @@ class SimulatedTwilioCaller:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                await to_caller.close()
+                with contextlib.suppress(ConnectionClosed):
+                    await to_bot.drain()  # the stop still in the network reaches the bot
+                await to_bot.close()
             for task in (script, playout, receiver):
                 # A bug of ours (or a bad script) must not pass for a closed call.
                 if _failed(task) and not _closed(task):
                     raise task.exception()  # type: ignore[misc]
         return self.report
+
+    def _link(self, direction: str, deliver: Callable[[Any], Coroutine[Any, Any, None]]) -> ImpairedLink:
+        link = ImpairedLink(
+            self._network.schedule(direction), deliver, clock=self._clock, sleep=self._sleep, name=direction
+        )
+        link.start(self._start)
+        return link
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:

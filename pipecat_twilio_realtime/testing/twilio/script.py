@@ -152,6 +152,8 @@ class CallerReport:
         events: ``(seconds since start, what)`` for each step: speech, DTMF, first bot audio after
             speech, marks, clears, violations, stop, close.
         bot_closed_first: Whether the bot closed the socket before the caller hung up.
+        gaps: Each gap the caller heard: ``(seconds since start it began, ms long)`` of silence inside
+            the bot's speech, inserted because audio had not arrived in time (see :mod:`.playout`).
     """
 
     stream_sid: str = ""
@@ -179,6 +181,22 @@ class CallerReport:
     events: list[tuple[float, str]] = field(default_factory=list)
     bot_closed_first: bool = False
     started_at: float = 0.0
+    gaps: list[tuple[float, float]] = field(default_factory=list)
+
+    @property
+    def gap_count(self) -> int:
+        """How many gaps the caller heard inside the bot's speech."""
+        return len(self.gaps)
+
+    @property
+    def gap_ms(self) -> float:
+        """The total ms of silence the caller heard inside the bot's speech."""
+        return sum(ms for _, ms in self.gaps)
+
+    @property
+    def bot_speech_s(self) -> float:
+        """Seconds of bot audio the caller heard (:attr:`heard`; flushed audio excluded)."""
+        return len(self.heard) / g711.SAMPLE_RATE
 
     def longest_silence_s(self, after: str | None = None) -> float:
         """The longest stretch the caller heard nothing from the bot, up to the last audio received.
