@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import os
 import re
-import socket
 import sys
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
+
+from ..testing.serve import free_port
 
 __all__ = ["is_runner_bot", "serve_runner_bot", "summary_from_log"]
 
@@ -31,13 +32,6 @@ _RENAMED = {"rx": "rx_bytes", "tx": "tx_bytes"}
 def is_runner_bot(module: object) -> bool:
     """Whether ``module`` is a Pipecat runner bot (a ``bot()`` and not our ``create_app`` contract)."""
     return callable(getattr(module, "bot", None)) and not hasattr(module, "create_app")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _listening(port: int, process: asyncio.subprocess.Process, log: Path) -> None:
@@ -70,7 +64,7 @@ async def serve_runner_bot(path: Path, env: Mapping[str, str], log: Path) -> Asy
     Raises:
         RuntimeError: The runner exited or never listened (its last output line says why).
     """
-    port = _free_port()
+    port = free_port()
     host = f"127.0.0.1:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:

@@ -1,13 +1,27 @@
-"""Serve an ASGI app (your bot's FastAPI app) with uvicorn on 127.0.0.1 for the length of a test."""
+"""Serve an ASGI app (your bot's FastAPI app) with uvicorn on 127.0.0.1, and find free loopback ports.
+
+For the length of a test or a simulated call; ``free_port`` is for a server a test starts itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from typing import Any
 
-__all__ = ["serve_app"]
+__all__ = ["free_port", "serve_app"]
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port of ``host`` nothing listens on now (bound, read and released), for a server started next.
+
+    Until something binds it, a connection to it is refused.
+    """
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
 
 
 @contextlib.asynccontextmanager

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import socket
 import subprocess
 import sys
 import wave
@@ -18,6 +17,7 @@ from pipecat_twilio_realtime import g711
 from pipecat_twilio_realtime.cli.simulate import bit_exact_fraction, pcm_rms, run_simulation
 from pipecat_twilio_realtime.example import create_app, load_settings
 from pipecat_twilio_realtime.testing import RealtimeStandIn, load_clip
+from pipecat_twilio_realtime.testing.serve import free_port
 
 from .._twilio_helpers import serve, write_pcm_wav
 
@@ -34,12 +34,6 @@ def simulate(*args: str, cwd: Path, timeout: float = 120) -> subprocess.Complete
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_plain_call_is_speech_and_bit_exact(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -38,17 +37,12 @@ from pipecat_twilio_realtime.testing import (
     WaitForBotSilence,
     load_clip,
 )
+from pipecat_twilio_realtime.testing.serve import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 TRANSFER_TO = "+15550001111"
 START_LIMIT_S = 60  # start-up waits, not timed assertions
 NS = "pipecat_twilio_"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class BotProcess:

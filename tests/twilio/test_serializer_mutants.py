@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import socket
 import warnings
 from typing import Any
 
@@ -35,6 +34,7 @@ from pipecat_twilio_realtime import (
     g711,
     twilio_rest,
 )
+from pipecat_twilio_realtime.testing.serve import free_port
 
 from .. import _twilio_helpers as tw
 from .test_serializer import (
@@ -55,13 +55,6 @@ Params = TwilioMediaStreamSerializer.InputParams
 async def _mark(serializer: TwilioMediaStreamSerializer, frame: Any) -> str:
     message = json.loads(await serializer.serialize(frame))
     return str(message["mark"]["name"])
-
-
-def _free_port() -> int:
-    """A loopback port nothing listens on (bound, read, released): connections to it are refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # ----------------------------------------------------------------------------- construction
@@ -503,7 +496,7 @@ async def test_hang_up_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> N
 async def test_an_unreachable_twilio_is_logged_not_raised(
     default_client: bool, monkeypatch: pytest.MonkeyPatch, logs: list[str]
 ) -> None:
-    port = _free_port()
+    port = free_port()
     if default_client:
         point_twilio_clients_at(monkeypatch, port)
         serializer = await _started(call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, auth_token=TOKEN)
