@@ -44,14 +44,17 @@ WORK = ROOT / ".mutmut-work"
 ACCEPTED_FILE = Path(__file__).resolve().parent / "mutation_accepted.toml"
 
 # Two flood tests feed 3000 and 100000 messages (seconds per mutant, minutes for a mutant that logs per
-# message); the token bucket they exercise is pinned message by message in test_serializer_mutants.py.
+# message); the token bucket they exercise is pinned message by message in test_serializer_limits.py.
 SLOW_FLOODS = (
     "not test_a_flood_is_bounded_to_twice_real_time and not test_real_time_media_is_never_dropped"
     " and not test_recommended_outbound_size_is_the_one_number"  # reads benchmarks/, not in the work copy
 )
 SERIALIZER_TESTS = [
     "tests/twilio/test_serializer.py",
-    "tests/twilio/test_serializer_mutants.py",
+    "tests/twilio/test_serializer_params.py",
+    "tests/twilio/test_serializer_marks.py",
+    "tests/twilio/test_serializer_counters.py",
+    "tests/twilio/test_serializer_hangup.py",
     "tests/twilio/test_serializer_limits.py",
     "tests/test_logsafe.py",
     "tests/twilio/test_hostile_input.py",
@@ -63,7 +66,9 @@ SERIALIZER_TESTS = [
 ]
 SECURITY_TESTS = [
     "tests/twilio/test_security.py",
-    "tests/twilio/test_security_mutants.py",
+    "tests/twilio/test_webhook_body.py",
+    "tests/twilio/test_stream_signature.py",
+    "tests/twilio/test_call_limits.py",
     "tests/twilio/test_binding.py",
     "tests/twilio/test_serializer_limits.py",
     "tests/test_logsafe.py",
@@ -85,7 +90,11 @@ REALTIME_TESTS = [
     "tests/realtime/test_reply_guard.py",
     "tests/realtime/test_canaries.py",
     "tests/realtime/test_service.py",
-    "tests/realtime/test_service_mutants.py",
+    "tests/realtime/test_session_pinning.py",
+    "tests/realtime/test_caller_audio_path.py",
+    "tests/realtime/test_reply_audio_path.py",
+    "tests/realtime/test_truncation.py",
+    "tests/realtime/test_service_errors.py",
     "-k",
     "not test_plain_turn and not test_caller_audio_goes_on and not test_barge_in_clears"
     " and not test_a_lost_openai_session and not test_audio_before_the_session"
@@ -110,7 +119,12 @@ MODULES: dict[str, list[str]] = {
     "realtime.reply_guard": ["tests/realtime/test_reply_guard.py"],
     "realtime.voices": REALTIME_TESTS,
     "realtime.session_format": REALTIME_TESTS,
-    "observe.observer": ["tests/observe/test_observer_mutants.py"],
+    "observe.observer": [
+        "tests/observe/test_call_counts.py",
+        "tests/observe/test_caller_levels.py",
+        "tests/observe/test_call_summary.py",
+        "tests/observe/test_noise_alarm.py",
+    ],
     "recommended": ["tests/test_recommended.py"],
 }
 """Each module (dotted below the package) and the pytest arguments selecting the fast tests that own it."""

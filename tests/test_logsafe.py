@@ -9,7 +9,11 @@ from typing import Any
 import pytest
 from loguru import logger
 
-from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer, quote_for_log
+from pipecat_twilio_realtime import (
+    MediaStatsObserver,
+    TwilioMediaStreamSerializer,
+    quote_for_log,
+)
 
 from . import _twilio_helpers as tw
 
@@ -105,3 +109,35 @@ def test_warn_once_logs_each_kind_once_at_its_level_then_at_debug() -> None:
 def test_warn_once_lines_name_the_caller_not_the_helper() -> None:
     # Not in the mutation selection: under mutmut the caller one frame up is mutmut's trampoline.
     assert {function for _, _, function in _warn_once_records()} == {"_warn_once_records"}
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (None, "-"),
+        ("MZ0123456789abcdef0123456789abcdef", "MZ0123456789abcdef0123456789abcdef"),
+        ("a_b.c:d-e", "a_b.c:d-e"),
+        ("", "''"),
+        ("a b", "'a b'"),
+        ("a=b", "'a=b'"),
+        (42, "42"),
+        ("x" * 64, "x" * 64),
+        ("x" * 65, repr("x" * 64 + "…")),
+    ],
+)
+def test_quote_for_log(value: object, shown: str) -> None:
+    assert quote_for_log(value) == shown
+
+
+def test_quote_for_log_limit() -> None:
+    assert quote_for_log("abcdef", 6) == "abcdef"
+    assert quote_for_log("abcdefg", 6) == repr("abcdef…")
+    assert quote_for_log("a b", 2) == repr("a …")
+
+
+def test_quote_for_log_strings_are_never_converted() -> None:
+    class Text(str):
+        def __str__(self) -> str:
+            return "converted"
+
+    assert quote_for_log(Text("plain")) == "plain"

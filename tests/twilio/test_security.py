@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -13,17 +14,16 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from twilio.request_validator import RequestValidator
 
-from pipecat_twilio_realtime import BodyTooLarge, TwilioSignatureValidator, read_body_capped
+from pipecat_twilio_realtime import (
+    BodyTooLarge,
+    TwilioSignatureValidator,
+    read_body_capped,
+)
+from pipecat_twilio_realtime.twilio.security import SignatureCheck
 
 from .. import _twilio_helpers as tw
 from .._twilio_helpers import serve
-
-TOKEN = "tok-0123456789abcdef-secret"
-HOST = "bot.example"
-
-
-def sign(url: str, params: dict[str, str] | None = None) -> str:
-    return RequestValidator(TOKEN).compute_signature(url, params or {})
+from ._security_harness import HOST, TOKEN, BadUrl, FakeWebSocket, sign
 
 
 def test_validator_accepts_twilio_signatures_and_names_failures() -> None:
@@ -65,7 +65,6 @@ class FakeConnection:
     def __init__(
         self, headers: dict[str, str], path: str = "/ws", scheme: str = "ws", query: str = ""
     ) -> None:
-        from types import SimpleNamespace
 
         self.headers = headers
         self.url = SimpleNamespace(scheme=scheme, path=path, query=query)
@@ -293,3 +292,201 @@ async def test_json_webhook_body_hash_branch() -> None:
             headers={"X-Twilio-Signature": sign(double)},
         ) as response:
             assert response.status == 403 and (await response.json())["code"] == "bad_body"
+
+
+SETTINGS = "x-twilio-webhooks-signature-settings"
+
+
+def test_repr_shows_the_settings_but_not_the_token() -> None:
+    text = repr(TwilioSignatureValidator(TOKEN, public_host="Bot.Example", trust_forwarded_headers=True))
+    assert text == "TwilioSignatureValidator(public_host='bot.example', trust_forwarded_headers=True)"
+    assert repr(TwilioSignatureValidator(TOKEN)) == (
+        "TwilioSignatureValidator(public_host=None, trust_forwarded_headers=False)"
+    )
+
+
+@pytest.mark.parametrize(
+    "public_host", ["wss://bot.example", "WS://bot.example", "http://bot.example/", "https://bot.example//"]
+)
+def test_public_host_with_any_known_scheme_is_the_host(public_host: str) -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=public_host)
+    assert validator.public_url("http", {"host": "10.0.0.5"}, "/twiml") == "https://bot.example/twiml"
+
+
+def test_public_host_with_an_unknown_scheme_is_refused() -> None:
+    with pytest.raises(ValueError, match="public_host"):
+        TwilioSignatureValidator(TOKEN, public_host="ftp://bot.example")
+
+
+def test_an_empty_public_host_means_none() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host="")
+    assert validator.public_url("ws", {"host": "seen.example"}, "/ws") == "wss://seen.example/ws"
+
+
+def test_the_plain_deployment_signs_the_host_header_url_with_its_query() -> None:
+    plain = TwilioSignatureValidator(TOKEN)  # no proxy: no public_host, forwarded headers not trusted
+    headers = {"host": "Bot.Example:8443", "x-forwarded-host": "evil.example", "x-forwarded-proto": "gopher"}
+    assert plain.public_url("https", headers, "/twiml", "a=1&b=2") == "https://bot.example:8443/twiml?a=1&b=2"
+    assert plain.public_url("wss", headers, "/ws") == "wss://bot.example:8443/ws"
+    assert plain.public_url("HTTP", headers, "/twiml", "") == "https://bot.example:8443/twiml"
+    assert plain.public_url("WS", headers, "/ws") == "wss://bot.example:8443/ws"
+
+
+def test_a_webhook_with_a_query_is_checked_against_the_url_with_it() -> None:
+    plain = TwilioSignatureValidator(TOKEN)
+    url = "https://bot.example/twiml?call=1"
+    ws = FakeWebSocket(
+        {"host": HOST, "x-twilio-signature": sign(url)}, path="/twiml", scheme="http", query="call=1"
+    )
+    result = plain.check_websocket(ws)
+    assert result.ok and result.url == url
+    without = FakeWebSocket(
+        {"host": HOST, "x-twilio-signature": sign("https://bot.example/twiml")}, "/twiml", "http", "call=1"
+    )
+    assert plain.check_websocket(without).code == "mismatch"
+
+
+def test_trusted_forwarded_host_takes_the_first_of_many_hops() -> None:
+    trusting = TwilioSignatureValidator(TOKEN, trust_forwarded_headers=True)
+    headers = {"host": "10.0.0.5", "x-forwarded-host": " a.example , b.example, c.example"}
+    assert trusting.public_url("ws", headers, "/ws") == "wss://a.example/ws"
+    assert trusting.public_url("ws", {"host": "10.0.0.5"}, "/ws") == "wss://10.0.0.5/ws"  # none: Host
+    assert trusting.public_url("ws", {"host": "h", "x-forwarded-proto": "WSS, http"}, "/ws") == "wss://h/ws"
+
+
+def test_a_bad_host_without_forwarding_is_bad_host_even_with_forwarded_headers() -> None:
+    plain = TwilioSignatureValidator(TOKEN)
+    result = plain.check_websocket(
+        FakeWebSocket({"host": "a b", "x-forwarded-host": HOST, "x-twilio-signature": "x"})
+    )
+    assert (result.ok, result.code, result.url, result.status) == (False, "bad_host", "", 403)
+    assert "Host" in result.reason or "host" in result.reason
+
+
+@pytest.mark.parametrize(
+    ("host", "ok"),
+    [
+        ("h:0", False),
+        ("h:1", True),
+        ("h:65535", True),
+        ("h:65536", False),
+        ("h:123456", False),
+        ("[::1]:8080", True),
+        ("[::1", False),
+        ("bot.example.", True),
+        ("-bot.example", False),
+        ("bot-.example", False),
+        ("b-t.example", True),
+        ("_dmarc.example", True),
+        ("a" * 63 + ".example", True),
+        ("a" * 64 + ".example", False),
+        ("a..example", False),
+        ("BOT.EXAMPLE", True),
+    ],
+)
+def test_host_syntax(host: str, ok: bool) -> None:
+    plain = TwilioSignatureValidator(TOKEN)
+    if ok:
+        assert plain.public_url("ws", {"host": host}, "/ws") == f"wss://{host.lower()}/ws"
+    else:
+        with pytest.raises(ValueError, match=r"^host ") as info:
+            plain.public_url("ws", {"host": host}, "/ws")
+        assert getattr(info.value, "code", "") == "bad_host"
+
+
+def test_host_length_is_capped_at_260_characters() -> None:
+    label = "a" * 63
+    host = ".".join([label] * 4) + ":80"  # 255 + 3
+    assert len(host) == 258
+    plain = TwilioSignatureValidator(TOKEN)
+    assert plain.public_url("ws", {"host": host}, "/ws") == f"wss://{host}/ws"
+    longest = ".".join([label] * 4) + ":8080"
+    assert len(longest) == 260
+    assert plain.public_url("ws", {"host": longest}, "/ws") == f"wss://{longest}/ws"
+    with pytest.raises(ValueError):
+        plain.public_url("ws", {"host": longest + "0"}, "/ws")  # 261: refused before the pattern
+
+
+def test_a_missing_host_header_is_refused() -> None:
+    result = TwilioSignatureValidator(TOKEN).check_websocket(FakeWebSocket({"x-twilio-signature": "x"}))
+    assert result.code == "bad_host"
+
+
+def test_a_url_starlette_cannot_decode_is_bad_url() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    result = validator.check_websocket(BadUrl())
+    assert (result.ok, result.code, result.url) == (False, "bad_url", "")
+
+
+async def test_a_webhook_url_starlette_cannot_decode_is_bad_url() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    result = await validator.check_request(BadUrl())
+    assert (result.ok, result.code, result.url) == (False, "bad_url", "")
+
+
+def test_outcomes_and_their_status() -> None:
+    assert SignatureCheck(True, "", "u").status == 200
+    assert SignatureCheck(False, "r", "u", "body_too_large").status == 413
+    assert SignatureCheck(False, "r", "u", "mismatch").status == 403
+    assert dict(SignatureCheck(True, "", "u").params) == {}
+
+
+def test_a_valid_check_has_no_reason_or_code_and_a_missing_one_says_so() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    url = "https://bot.example/twiml"
+    ok = validator.check(url, {"A": "1"}, {"x-twilio-signature": sign(url, {"A": "1"})})
+    assert (ok.ok, ok.reason, ok.url, ok.code) == (True, "", url, "")
+    missing = validator.check(url, {}, {"x-twilio-signature": ""})
+    assert (missing.ok, missing.code, missing.url) == (False, "missing_signature", url)
+
+
+def test_sha256_settings_in_any_case_are_honoured_and_sha1_is_the_default() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    url = "https://bot.example/twiml"
+    sha256 = sign(url, {"A": "1"}, "HMAC_SHA256")
+    assert validator.check(
+        url, {"A": "1"}, {"x-twilio-signature": sha256, SETTINGS: "algorithm=HMAC_SHA256"}
+    ).ok
+    assert not validator.check(url, {"A": "1"}, {"x-twilio-signature": sha256}).ok  # SHA-1 expected
+    mismatch = validator.check(
+        url, {"A": "2"}, {"x-twilio-signature": sha256, SETTINGS: "algorithm=HMAC_SHA256"}
+    )
+    assert mismatch.code == "mismatch" and "HMAC_SHA256" in mismatch.reason
+    bad = validator.check(url, {}, {"x-twilio-signature": sha256, SETTINGS: "algorithm=HMAC_MD5"})
+    assert (bad.ok, bad.code, bad.url) == (False, "bad_algorithm", url)
+
+
+def test_a_mapping_that_is_not_a_dict_is_accepted_as_params() -> None:
+    from types import MappingProxyType
+
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    url = "https://bot.example/twiml"
+    params = {"CallSid": "CA1", "Digits": "12"}
+    assert validator.check(url, MappingProxyType(params), {"x-twilio-signature": sign(url, params)}).ok
+
+
+def test_a_url_with_a_bad_port_is_a_mismatch_not_a_traceback() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    result = validator.check("https://h:99999999/x", {}, {"x-twilio-signature": "abc"})
+    assert (result.ok, result.code) == (False, "mismatch")
+
+
+def test_a_public_host_ending_in_x_keeps_it() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host="https://BOT.EXAMPLE.BOX/")
+    assert validator.public_url("http", {}, "/twiml") == "https://bot.example.box/twiml"
+
+
+def test_a_bad_public_host_error_starts_with_the_field_name() -> None:
+    with pytest.raises(ValueError, match=r"^public_host 'a b' is not host\[:port\]$"):
+        TwilioSignatureValidator(TOKEN, public_host="a b")
+
+
+def test_a_mismatch_carries_the_url_and_shows_it_up_to_200_characters() -> None:
+    validator = TwilioSignatureValidator(TOKEN, public_host=HOST)
+    url = "https://bot.example/" + "p" * (200 - len("https://bot.example/"))
+    result = validator.check(url, {}, {"x-twilio-signature": "bm9wZQ=="})
+    assert (result.ok, result.url, result.code) == (False, url, "mismatch")
+    assert result.reason == f"signature mismatch for {url!r} (HMAC_SHA1)"  # quoted: '/' is not a bare token
+    longer = url + "q"
+    cut = validator.check(longer, {}, {"x-twilio-signature": "bm9wZQ=="})
+    assert cut.reason == f"signature mismatch for {url + '…'!r} (HMAC_SHA1)"

@@ -5,16 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import twilio.rest
 from fastapi import FastAPI, WebSocket
-from pipecat.clocks.system_clock import SystemClock
 from pipecat.frames.frames import (
-    CancelFrame,
-    EndFrame,
     EndWorkerFrame,
     InputAudioRawFrame,
     InputDTMFFrame,
@@ -23,9 +18,6 @@ from pipecat.frames.frames import (
     OutputTransportMessageFrame,
     OutputTransportMessageUrgentFrame,
 )
-from pipecat.processors.frame_processor import FrameProcessorSetup
-from pipecat.utils.asyncio.task_manager import TaskManager
-from twilio.rest import Client
 from websockets.asyncio.client import connect
 
 from pipecat_twilio_realtime import (
@@ -37,41 +29,17 @@ from pipecat_twilio_realtime import (
 )
 
 from .. import _twilio_helpers as tw
-from .._twilio_helpers import TOKEN, Loopback, fake_twilio_rest, sdk_client
+from .._twilio_helpers import Loopback
+from ._serializer_harness import pcm_frame, pipeline_setup, started
 
 RATE_HINT = "PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000)"
-
-
-def _setup(rate_in: int = 8000, rate_out: int = 8000) -> FrameProcessorSetup:
-    return FrameProcessorSetup(
-        clock=SystemClock(),
-        task_manager=TaskManager(),
-        pipeline_worker=None,  # type: ignore[arg-type]
-        audio_in_sample_rate=rate_in,
-        audio_out_sample_rate=rate_out,
-    )
-
-
-async def _started(**kwargs: Any) -> TwilioMediaStreamSerializer:
-    serializer = TwilioMediaStreamSerializer(**kwargs)
-    await serializer.setup(_setup())
-    assert await serializer.deserialize(tw.connected()) is None
-    assert await serializer.deserialize(tw.start()) is None
-    return serializer
-
-
-def pcm_frame(ulaw: bytes, rate: int = 8000) -> OutputAudioRawFrame:
-    return OutputAudioRawFrame(audio=g711.decode(ulaw), sample_rate=rate, num_channels=1)
-
-
-# ----------------------------------------------------------------------------- construction and setup
 
 
 @pytest.mark.parametrize(("rate_in", "rate_out"), [(16000, 8000), (8000, 24000), (24000, 24000)])
 async def test_setup_refuses_any_rate_but_8000(rate_in: int, rate_out: int) -> None:
     serializer = TwilioMediaStreamSerializer()
     with pytest.raises(ValueError) as info:
-        await serializer.setup(_setup(rate_in, rate_out))
+        await serializer.setup(pipeline_setup(rate_in, rate_out))
     assert RATE_HINT in str(info.value)
     assert str(rate_in if rate_in != 8000 else rate_out) in str(info.value)
 
@@ -89,11 +57,8 @@ def test_partial_hang_up_credentials_are_named() -> None:
     )  # hang-up off: a lone call SID is fine
 
 
-# ----------------------------------------------------------------------------- outbound
-
-
 async def test_audio_becomes_an_exact_media_message() -> None:
-    serializer = await _started()
+    serializer = await started()
     ulaw = bytes(range(256))
     message = json.loads(await serializer.serialize(pcm_frame(ulaw)))
     assert set(message) == {"event", "streamSid", "media"} and set(message["media"]) == {"payload"}
@@ -103,7 +68,7 @@ async def test_audio_becomes_an_exact_media_message() -> None:
 
 
 async def test_wrong_rate_frame_is_dropped_and_counted(logs: list[str]) -> None:
-    serializer = await _started()
+    serializer = await started()
     assert await serializer.serialize(pcm_frame(b"\x00" * 160, rate=24000)) is None
     assert serializer.stats.outbound_dropped == 1 and serializer.stats.media_sent == 0
     assert any("24000 Hz" in line and RATE_HINT in line for line in logs)
@@ -111,7 +76,7 @@ async def test_wrong_rate_frame_is_dropped_and_counted(logs: list[str]) -> None:
 
 async def test_audio_before_start_is_dropped() -> None:
     serializer = TwilioMediaStreamSerializer()
-    await serializer.setup(_setup())
+    await serializer.setup(pipeline_setup())
     assert await serializer.serialize(pcm_frame(b"\x10" * 160)) is None
     assert serializer.stats.outbound_dropped == 1
     await serializer.deserialize(tw.start())
@@ -119,7 +84,7 @@ async def test_audio_before_start_is_dropped() -> None:
 
 
 async def test_interruption_becomes_clear() -> None:
-    serializer = await _started()
+    serializer = await started()
     assert json.loads(await serializer.serialize(InterruptionFrame())) == {
         "event": "clear",
         "streamSid": tw.STREAM_SID,
@@ -128,7 +93,7 @@ async def test_interruption_becomes_clear() -> None:
 
 
 async def test_mark_request_echo_maps_back_to_bytes_sent() -> None:
-    serializer = await _started()
+    serializer = await started()
     await serializer.serialize(pcm_frame(b"\x20" * 160))
     await serializer.serialize(pcm_frame(b"\x20" * 160))
     mark = json.loads(await serializer.serialize(TwilioMarkRequestFrame(label="reply")))
@@ -140,7 +105,7 @@ async def test_mark_request_echo_maps_back_to_bytes_sent() -> None:
 
 
 async def test_marks_pending_at_a_clear_come_back_flushed() -> None:
-    serializer = await _started()
+    serializer = await started()
     await serializer.serialize(pcm_frame(b"\x20" * 160))
     first = json.loads(await serializer.serialize(TwilioMarkRequestFrame(label="a")))["mark"]["name"]
     await serializer.serialize(pcm_frame(b"\x20" * 160))
@@ -157,7 +122,7 @@ async def test_marks_pending_at_a_clear_come_back_flushed() -> None:
 
 
 async def test_plain_transport_mark_message_is_honoured_and_others_dropped(logs: list[str]) -> None:
-    serializer = await _started()
+    serializer = await started()
     mark = await serializer.serialize(
         OutputTransportMessageFrame(message={"event": "mark", "mark": {"name": "x"}})
     )
@@ -170,11 +135,8 @@ async def test_plain_transport_mark_message_is_honoured_and_others_dropped(logs:
     assert any("'hello'" in line and "31951" in line for line in logs)
 
 
-# ----------------------------------------------------------------------------- inbound
-
-
 async def test_media_becomes_pcm16_at_8000() -> None:
-    serializer = await _started()
+    serializer = await started()
     frame = await serializer.deserialize(tw.media(2, b"\x00\x80\xff"))
     assert isinstance(frame, InputAudioRawFrame)
     assert (frame.sample_rate, frame.num_channels) == (8000, 1)
@@ -198,7 +160,7 @@ async def test_dtmf_stop_and_start_details() -> None:
 
 
 async def test_malformed_input_is_logged_once_dropped_and_the_call_goes_on(logs: list[str]) -> None:
-    serializer = await _started()
+    serializer = await started()
     bad = [
         "{oops",
         '{"event": "bogus"}',
@@ -215,7 +177,7 @@ async def test_malformed_input_is_logged_once_dropped_and_the_call_goes_on(logs:
 
 
 async def test_sequence_gaps_are_counted() -> None:
-    serializer = await _started()
+    serializer = await started()
     for seq in (2, 3, 7, 7):
         await serializer.deserialize(tw.media(seq, b"\x01"))
     assert (serializer.stats.sequence_gaps, serializer.stats.sequence_missing) == (1, 3)
@@ -223,7 +185,7 @@ async def test_sequence_gaps_are_counted() -> None:
 
 
 async def test_every_code_in_through_a_frame_and_out_again_is_bit_exact() -> None:
-    serializer = await _started()
+    serializer = await started()
     every = bytes(range(256))
     inbound = await serializer.deserialize(tw.media(2, every))
     assert isinstance(inbound, InputAudioRawFrame)
@@ -233,7 +195,7 @@ async def test_every_code_in_through_a_frame_and_out_again_is_bit_exact() -> Non
 
 
 async def test_urgent_transport_message_that_is_not_twilio_is_dropped_not_sent() -> None:
-    serializer = await _started()
+    serializer = await started()
     assert await serializer.serialize(OutputTransportMessageUrgentFrame(message={"type": "hello"})) is None
     assert await serializer.serialize(OutputTransportMessageFrame(message="just text")) is None
     assert await serializer.serialize(OutputTransportMessageFrame(message=["event", "mark"])) is None
@@ -246,14 +208,14 @@ async def test_urgent_transport_message_that_is_not_twilio_is_dropped_not_sent()
 
 
 async def test_transport_clear_message_becomes_a_clear() -> None:
-    serializer = await _started()
+    serializer = await started()
     clear = await serializer.serialize(OutputTransportMessageFrame(message={"event": "clear"}))
     assert clear == f'{{"event": "clear", "streamSid": "{tw.STREAM_SID}"}}'
     assert serializer.stats.clears_sent == 1
 
 
 async def test_dtmf_keys_twilio_sends_but_pipecat_has_no_key_for_are_counted_not_pushed() -> None:
-    serializer = await _started()
+    serializer = await started()
     assert await serializer.deserialize(tw.dtmf(2, "A")) is None
     pushed = await serializer.deserialize(tw.dtmf(3, "#"))
     assert isinstance(pushed, InputDTMFFrame) and pushed.button.value == "#"
@@ -261,13 +223,10 @@ async def test_dtmf_keys_twilio_sends_but_pipecat_has_no_key_for_are_counted_not
 
 
 async def test_a_mark_echo_this_serializer_did_not_send_still_reaches_the_pipeline() -> None:
-    serializer = await _started()
+    serializer = await started()
     echo = await serializer.deserialize(tw.mark(2, "someone-else"))
     assert isinstance(echo, TwilioMarkEchoFrame)
     assert (echo.mark_name, echo.ulaw_bytes_sent) == ("someone-else", None)
-
-
-# ----------------------------------------------------------------------------- end to end, real transport
 
 
 class Call:
@@ -335,102 +294,3 @@ async def test_real_transport_echoes_every_code_exactly_with_exact_keys_and_stop
     stats = calls[0].serializer.stats
     assert (stats.ulaw_bytes_sent, stats.ulaw_bytes_received) == (len(sent), len(sent))
     assert (stats.malformed_dropped, stats.sequence_gaps) == (0, 0)
-
-
-# ----------------------------------------------------------------------------- hang-up through the twilio SDK
-
-
-@pytest.fixture(autouse=True)
-def _no_twilio_edge_or_region(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # The SDK rewrites hostnames when these are set; keep every request on our loopback server.
-    monkeypatch.delenv("TWILIO_EDGE", raising=False)
-    monkeypatch.delenv("TWILIO_REGION", raising=False)
-    yield
-
-
-def _basic(header: str) -> str:
-    scheme, _, value = header.partition(" ")
-    assert scheme == "Basic"
-    return base64.b64decode(value).decode()
-
-
-async def test_end_frame_hangs_up_once_through_the_twilio_sdk(logs: list[str]) -> None:
-    posts: list[dict[str, Any]] = []
-    async with tw.serve(fake_twilio_rest(posts)) as port:
-        serializer = await _started(
-            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
-        )
-        assert await serializer.serialize(EndFrame()) is None
-        assert await serializer.serialize(EndFrame()) is None
-        assert await serializer.serialize(CancelFrame()) is None
-    assert len(posts) == 1
-    assert (posts[0]["account"], posts[0]["call"]) == (tw.ACCOUNT_SID, tw.CALL_SID)
-    assert posts[0]["form"] == {"Status": "completed"}
-    assert _basic(posts[0]["auth"]) == f"{tw.ACCOUNT_SID}:{TOKEN}"
-    assert not any(TOKEN in line for line in logs)
-
-
-async def test_cancel_frame_hangs_up_too() -> None:
-    posts: list[dict[str, Any]] = []
-    async with tw.serve(fake_twilio_rest(posts)) as port:
-        serializer = await _started(
-            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
-        )
-        await serializer.serialize(CancelFrame())
-    assert [p["form"] for p in posts] == [{"Status": "completed"}]
-
-
-async def test_no_hang_up_after_twilio_stop() -> None:
-    posts: list[dict[str, Any]] = []
-    async with tw.serve(fake_twilio_rest(posts)) as port:
-        serializer = await _started(
-            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
-        )
-        assert isinstance(await serializer.deserialize(tw.stop(9)), TwilioStopFrame)
-        await serializer.serialize(EndFrame())
-        await serializer.serialize(CancelFrame())
-    assert posts == []
-
-
-async def test_a_404_from_twilio_does_not_raise(logs: list[str]) -> None:
-    posts: list[dict[str, Any]] = []
-    async with tw.serve(fake_twilio_rest(posts, status=404)) as port:
-        serializer = await _started(
-            call_sid=tw.CALL_SID, account_sid=tw.ACCOUNT_SID, twilio_client=sdk_client(port)
-        )
-        assert await serializer.serialize(EndFrame()) is None  # the call is already over
-    assert len(posts) == 1
-    assert any("already over" in line for line in logs)
-    assert not any("ERROR" in line for line in logs)
-
-
-def point_twilio_clients_at(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
-    """Send every ``twilio.rest.Client`` the serializer builds itself to a loopback port.
-
-    The serializer imports ``Client`` when it hangs up, so replacing the module attribute reaches its
-    default path (a client built from ``account_sid``/``auth_token``) without touching the internet.
-    """
-
-    class LoopbackClient(Client):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.api.base_url = f"http://127.0.0.1:{port}"
-
-    monkeypatch.setattr(twilio.rest, "Client", LoopbackClient)
-
-
-async def test_without_credentials_no_hang_up_is_attempted(
-    monkeypatch: pytest.MonkeyPatch, logs: list[str]
-) -> None:
-    # The worst case: Twilio credentials in the environment (the SDK reads them when given none) and a
-    # Client that reaches our fake server. Without a call SID the serializer must not try at all.
-    monkeypatch.setenv("TWILIO_ACCOUNT_SID", tw.ACCOUNT_SID)
-    monkeypatch.setenv("TWILIO_AUTH_TOKEN", TOKEN)
-    posts: list[dict[str, Any]] = []
-    async with tw.serve(fake_twilio_rest(posts)) as port:
-        point_twilio_clients_at(monkeypatch, port)
-        serializer = await _started()
-        assert await serializer.serialize(EndFrame()) is None
-        assert await serializer.serialize(CancelFrame()) is None
-    assert posts == []
-    assert not any("hung up" in line or "hang up" in line for line in logs)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pipecat.frames.frames import InputAudioRawFrame
+from pipecat.frames.frames import (
+    InputAudioRawFrame,
+)
 
 from pipecat_twilio_realtime import (
     CallLimiter,
@@ -15,6 +17,7 @@ from pipecat_twilio_realtime import (
 )
 
 from .. import _twilio_helpers as tw
+from ._serializer_harness import Params, started
 
 FRAME = b"\xff" * 160  # 20 ms of μ-law silence, as Twilio sends it
 
@@ -121,10 +124,10 @@ async def test_watch_inactivity_fires_once_after_the_limit_of_silence() -> None:
     async def on_idle(reason: str) -> None:
         reasons.append(reason)
 
-    started = clock.now
+    began = clock.now
     reason = await watch_inactivity(serializer, 30, on_idle, sleep=sleep)
     assert reasons == [reason] and "no media from Twilio for 30.0 s" in reason
-    assert clock.now == pytest.approx(started + 4 * 30)
+    assert clock.now == pytest.approx(began + 4 * 30)
     with pytest.raises(ValueError, match="limit_s"):
         await watch_inactivity(serializer, 0, on_idle, sleep=sleep)
 
@@ -146,3 +149,88 @@ async def test_call_limiter_caps_concurrent_calls() -> None:
         limiter.release()
     with pytest.raises(ValueError, match="max_calls"):
         CallLimiter(0)
+
+
+async def test_max_message_bytes_is_applied_to_inbound_messages() -> None:
+    message = tw.media(2, b"\x01" * 160)
+    size = len(message.encode())
+    exact = await started(params=Params(max_message_bytes=size))
+    assert isinstance(await exact.deserialize(message), InputAudioRawFrame)
+    small = await started(params=Params(max_message_bytes=size - 1))
+    assert await small.deserialize(message) is None
+    assert small.stats.malformed_dropped == 1 and small.stats.media_received == 0
+
+
+async def _accepted(serializer: TwilioMediaStreamSerializer, frame: bytes, seq: int) -> int:
+    """How many ``frame``s in a row the serializer takes at once (at most 100: a bound for broken code)."""
+    for n in range(100):
+        if await serializer.deserialize(tw.media(seq + n, frame)) is None:
+            return n
+    return 100
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_bucket_holds_rate_plus_burst_and_refills_at_the_rate(logs: list[str]) -> None:
+    clock = Clock()
+    serializer = TwilioMediaStreamSerializer(
+        params=Params(max_inbound_rate=1.0, inbound_burst_ms=500), clock=clock
+    )
+    frame = b"\xff" * 400  # 50 ms
+    taken = await _accepted(serializer, frame, 1)
+    assert taken == (8000 + 4000) // 400  # one second at the rate plus the 500 ms burst
+    assert serializer.stats.rate_dropped == 1
+    clock.now += 0.0625  # 62.5 ms later: one more 50 ms frame, not two
+    assert await serializer.deserialize(tw.media(100, frame)) is not None
+    assert await serializer.deserialize(tw.media(101, frame)) is None
+    clock.now += 10.0  # a long pause refills to the capacity, not beyond
+    refilled = await _accepted(serializer, frame, 200)
+    assert refilled == 30
+    assert serializer.stats.rate_dropped == 3
+    assert sum("WARNING" in line and "faster than 1x real time" in line for line in logs) == 1
+
+
+async def test_a_clock_going_backwards_refills_nothing() -> None:
+    clock = Clock()
+    serializer = TwilioMediaStreamSerializer(
+        params=Params(max_inbound_rate=1.0, inbound_burst_ms=0), clock=clock
+    )
+    frame = b"\xff" * 8000
+    assert await serializer.deserialize(tw.media(1, frame)) is not None
+    clock.now -= 5.0
+    assert await serializer.deserialize(tw.media(2, b"\xff" * 80)) is None
+
+
+async def test_a_payload_exactly_the_bucket_is_taken() -> None:
+    clock = Clock()
+    serializer = TwilioMediaStreamSerializer(
+        params=Params(max_inbound_rate=1.0, inbound_burst_ms=0), clock=clock
+    )
+    assert await serializer.deserialize(tw.media(1, b"\xff" * 8000)) is not None
+    assert await serializer.deserialize(tw.media(2, b"\xff")) is None
+
+
+async def test_dropped_media_still_counts_as_activity() -> None:
+    clock = Clock()
+    serializer = TwilioMediaStreamSerializer(
+        params=Params(max_inbound_rate=1.0, inbound_burst_ms=0), clock=clock
+    )
+    await serializer.deserialize(tw.media(1, b"\xff" * 8000))
+    clock.now += 0.001
+    assert await serializer.deserialize(tw.media(2, b"\xff" * 160)) is None
+    assert serializer.last_media_monotonic == serializer.last_activity_monotonic == 100.001
+
+
+async def test_a_very_slow_rate_is_still_a_bound() -> None:
+    clock = Clock()
+    serializer = TwilioMediaStreamSerializer(
+        params=Params(max_inbound_rate=0.0001, inbound_burst_ms=0), clock=clock
+    )  # 0.8 bytes per second: the first 10 ms message is already too much
+    assert await serializer.deserialize(tw.media(1, b"\xff" * 80)) is None
+    assert serializer.stats.rate_dropped == 1
