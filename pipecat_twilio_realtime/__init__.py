@@ -9,6 +9,7 @@ import importlib as _importlib
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
+from . import _moved
 from ._logsafe import quote_for_log
 from ._version import __version__
 from .observe.noise import NoiseFinding
@@ -107,3 +108,5 @@ __all__ = [  # noqa: RUF022 - plain sorted(), as tests/test_public_api.py checks
     "require_twilio_signature",
     "watch_inactivity",
 ]
+
+_moved.install()  # the 0.1 module paths, deprecated aliases until 0.3.0

@@ -4,6 +4,7 @@ import importlib.metadata
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pipecat_twilio_realtime as pkg
 
@@ -102,3 +103,20 @@ def test_every_0_1_module_path_still_imports_the_moved_module_with_a_deprecation
         [sys.executable, "-c", code, json.dumps(OLD_PATHS)], capture_output=True, text=True, timeout=120
     )
     assert run.returncode == 0, run.stderr[-2000:]
+
+
+def test_python_dash_m_on_an_old_command_path_runs_the_new_command() -> None:
+    run = subprocess.run(
+        [sys.executable, "-W", "always", "-m", "pipecat_twilio_realtime.standin_cli", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.startswith("usage: pipecat-twilio-standin")
+    assert "pipecat_twilio_realtime.standin_cli moved to pipecat_twilio_realtime.cli.standin" in run.stderr
+
+
+def test_the_package_top_level_holds_no_module_per_old_path() -> None:
+    top = Path(pkg.__file__).parent
+    assert not [old for old in OLD_PATHS if (top / f"{old}.py").exists()]

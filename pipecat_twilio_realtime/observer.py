@@ -1,5 +1,0 @@
-"""Deprecated alias of ``pipecat_twilio_realtime.observe.observer`` (moved in 0.2.0, removed in 0.3.0)."""
-
-from ._moved import alias
-
-alias(__name__, "observe.observer")
