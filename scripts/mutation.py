@@ -95,6 +95,10 @@ REALTIME_TESTS = [
     "tests/realtime/test_reply_audio_path.py",
     "tests/realtime/test_truncation.py",
     "tests/realtime/test_service_errors.py",
+    "tests/realtime/test_call_end_audio.py",
+    "tests/realtime/test_usage_cost.py",
+    "tests/realtime/test_service_construction.py",
+    "tests/realtime/test_service_url_from_env.py",
     "-k",
     "not test_plain_turn and not test_caller_audio_goes_on and not test_barge_in_clears"
     " and not test_a_lost_openai_session and not test_audio_before_the_session"

@@ -4,16 +4,16 @@ dropped and counted, and passed downstream only when something after the service
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
-from pipecat.frames.frames import (
-    InputAudioRawFrame,
-)
+from pipecat.frames.frames import InputAudioRawFrame, StartFrame
 from pipecat.processors.audio.audio_buffer_processor import AudioBufferProcessor
 from pipecat.processors.frame_processor import FrameDirection
+from pipecat.services.openai.realtime import events
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
-from pipecat_twilio_realtime import (
-    TwilioMarkEchoFrame,
-)
+from pipecat_twilio_realtime import TwilioMarkEchoFrame, TwilioStopFrame
 
 from ._service_harness import SPEECHLESS, Harness, caller, session_updated
 
@@ -105,3 +105,69 @@ async def test_appended_and_dropped_bytes_add_up(monkeypatch: pytest.MonkeyPatch
     await h.service._handle_evt_session_updated(session_updated())
     await h.service._send_user_audio(caller(b"\x03" * 160))
     assert h.service.stats.appended_bytes == 320 and h.service.stats.appends == 2
+
+
+async def test_without_turn_detection_the_preroll_keeps_the_latest_mulaw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    manual = events.SessionProperties(
+        audio=events.AudioConfiguration(input=events.AudioInput(turn_detection=False))
+    )
+    h = Harness(
+        monkeypatch,
+        settings=OpenAIRealtimeLLMService.Settings(session_properties=manual),
+        user_audio_preroll_secs=0.05,  # 400 μ-law bytes
+    )
+    h.service._format_confirmed = True
+    for byte in (1, 2, 3):
+        await h.service._send_user_audio(caller(bytes([byte]) * 160))
+    assert bytes(h.service._user_audio_preroll_buffer) == b"\x01" * 80 + b"\x02" * 160 + b"\x03" * 160
+
+
+async def test_with_turn_detection_no_preroll_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch)
+    h.service._format_confirmed = True
+    await h.service._send_user_audio(caller(b"\x01" * 160))
+    assert h.service._user_audio_preroll_buffer == bytearray()
+
+
+async def test_held_audio_one_byte_over_the_cap_drops_that_byte(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch, max_pending_input_ms=20)  # 160 B
+    await h.service._send_user_audio(caller(b"\x01" + b"\x02" * 160))
+    assert h.service.stats.dropped_input_bytes == 1 and bytes(h.service._pending_input) == b"\x02" * 160
+
+
+@pytest.mark.parametrize("failed", ["format", "session"])
+async def test_after_a_failure_caller_audio_is_not_held(monkeypatch: pytest.MonkeyPatch, failed: str) -> None:
+    h = Harness(monkeypatch)
+    setattr(h.service, "_format_failed" if failed == "format" else "_failed", True)
+    await h.service._send_user_audio(caller(b"\x01" * 160))
+    assert h.service.stats.held_before_session_bytes == 0 and h.service._pending_input == bytearray()
+
+
+async def test_each_kind_of_bad_caller_audio_is_one_error_line_naming_the_service(
+    monkeypatch: pytest.MonkeyPatch, logs: list[str]
+) -> None:
+    h = Harness(monkeypatch)
+    h.service._format_confirmed = True
+    odd = InputAudioRawFrame(audio=b"\x00\x00\x01", sample_rate=8000, num_channels=1)
+    for _ in range(2):
+        await h.service._send_user_audio(caller(b"\x01" * 160, rate=16000))
+        await h.service._send_user_audio(odd)
+        await h.service.process_frame(TwilioStopFrame(tail_audio=b"\x00\x00\x01"), FrameDirection.DOWNSTREAM)
+    errors = [line for line in logs if "ERROR" in line]
+    assert sum(f"{h.service} dropped caller audio for OpenAI: " in line for line in errors) == 1
+    assert sum(f"{h.service} dropped caller audio: " in line for line in errors) == 1  # odd frame or odd tail
+
+
+async def test_the_stock_start_gets_the_start_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[Any] = []
+
+    async def stock(_service: Any, frame: Any) -> None:
+        seen.append(frame)
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "start", stock)
+    h = Harness(monkeypatch, audio_passthrough=True)
+    start = StartFrame()
+    await h.service.start(start)
+    assert seen == [start]

@@ -66,3 +66,16 @@ def test_an_explicit_url_wins_over_the_env_var(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv(REALTIME_URL_ENV, "ws://127.0.0.1:9/v1/realtime")
     service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", base_url="ws://127.0.0.1:1/x")
     assert service.base_url.startswith("ws://127.0.0.1:1/x?")
+
+
+def test_the_url_from_the_env_var_is_logged_without_its_query(
+    monkeypatch: pytest.MonkeyPatch, logs: list[str]
+) -> None:
+    monkeypatch.setenv("OPENAI_REALTIME_URL", "ws://127.0.0.1:9/v1/realtime?key=sk-secret?x=1")
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test")
+    assert service.base_url.startswith("ws://127.0.0.1:9/v1/realtime?key=sk-secret?x=1")
+    line = next(line for line in logs if "Realtime URL from OPENAI_REALTIME_URL" in line)
+    assert line.rstrip().endswith(
+        f"{service}: Realtime URL from OPENAI_REALTIME_URL: 'ws://127.0.0.1:9/v1/realtime'"
+    )
+    assert "sk-secret" not in "".join(logs)

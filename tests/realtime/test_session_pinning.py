@@ -4,10 +4,12 @@ caller audio waits for the server's confirmation, and any other confirmed format
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 from pipecat.services.openai.realtime import events
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
 from pipecat_twilio_realtime import (
     OpenAIRealtimeMuLawLLMService,
@@ -175,3 +177,107 @@ async def test_a_session_confirmed_in_another_format_ends_the_call(
     assert sum("ERROR" in line and f"confirmed {wrong} instead of audio/pcmu" in line for line in logs) == 1
     await h.service._send_user_audio(caller(b"\x02" * 160))  # nothing more is held or sent
     assert h.appended() == b"" and h.service.stats.held_before_session_bytes == 160
+
+
+async def test_a_mismatch_after_a_confirmed_session_unconfirms_it_and_caller_audio_stops(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(monkeypatch)
+    await h.service._handle_evt_session_updated(session_updated())
+    await h.service._handle_evt_session_updated(session_updated("audio/pcm", "audio/pcmu"))
+    await h.service._handle_evt_session_updated(session_updated("audio/pcm", "audio/pcmu"))
+    assert h.service.format_confirmed is False and h.service.stats.format_mismatches == 2
+    await h.service._send_user_audio(caller(b"\x01" * 160))
+    assert h.service.stats.held_before_session_bytes == 0 and h.appended() == b""
+
+
+async def test_a_session_with_no_formats_is_a_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch)
+    bare = events.parse_server_event(json.dumps({"type": "session.updated", "event_id": "e", "session": {}}))
+    await h.service._handle_evt_session_updated(bare)
+    assert h.service.format_confirmed is False and h.service.stats.format_mismatches == 1
+
+
+class Restore:
+    """The stock session.updated handler and the restore/response steps, recorded instead of run."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, h: Harness) -> None:
+        self.events: list[Any] = []
+        self.steps: list[str] = []
+
+        async def stock(_service: Any, evt: Any) -> None:
+            self.events.append(evt)
+
+        async def restore() -> None:
+            self.steps.append("restore")
+
+        async def respond() -> None:
+            self.steps.append("respond")
+
+        monkeypatch.setattr(OpenAIRealtimeLLMService, "_handle_evt_session_updated", stock)
+        h.service._restore_conversation = restore  # type: ignore[method-assign]
+        h.service._create_response = respond  # type: ignore[method-assign]
+
+
+async def test_the_first_confirmation_restores_nothing_and_reaches_the_stock_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(monkeypatch)
+    r = Restore(monkeypatch, h)
+    evt = session_updated()
+    await h.service._handle_evt_session_updated(evt)
+    assert r.events == [evt] and r.steps == []
+    assert h.service._session_confirmed.is_set() and h.service._confirmed_at > 0
+
+
+@pytest.mark.parametrize(
+    ("respond", "context", "steps"),
+    [(True, True, ["restore", "respond"]), (False, True, ["restore"]), (True, False, ["restore"])],
+)
+async def test_a_reopened_session_restores_once_and_responds_only_when_owed(
+    monkeypatch: pytest.MonkeyPatch, respond: bool, context: bool, steps: list[str]
+) -> None:
+    h = Harness(monkeypatch)
+    r = Restore(monkeypatch, h)
+    h.service._restore_on_confirm, h.service._respond_after_restore = True, respond
+    h.service._context = object() if context else None  # type: ignore[assignment]
+    await h.service._handle_evt_session_updated(session_updated())
+    await h.service._handle_evt_session_updated(session_updated())  # a later settings update
+    assert r.steps == steps
+    assert h.service._respond_after_restore is (respond and not context)
+
+
+async def test_without_a_restore_a_response_owed_is_not_sent(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch)
+    r = Restore(monkeypatch, h)
+    h.service._respond_after_restore = True
+    h.service._context = object()  # type: ignore[assignment]
+    await h.service._handle_evt_session_updated(session_updated())
+    assert r.steps == []
+
+
+async def test_session_created_is_logged_with_the_servers_formats_and_reaches_the_stock_handler(
+    monkeypatch: pytest.MonkeyPatch, logs: list[str]
+) -> None:
+    seen: list[Any] = []
+
+    async def stock(_service: Any, evt: Any) -> None:
+        seen.append(evt)
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "_handle_evt_session_created", stock)
+    h = Harness(monkeypatch)
+    created = events.parse_server_event(
+        json.dumps(
+            {
+                "type": "session.created",
+                "event_id": "e",
+                "session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 24000}}}},
+            }
+        )
+    )
+    await h.service._handle_evt_session_created(created)
+    assert seen == [created]
+    assert any(
+        "DEBUG" in line and "session.created with server default formats {'input': 'audio/pcm'" in line
+        for line in logs
+    )

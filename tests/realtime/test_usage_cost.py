@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from openai.types.realtime import RealtimeResponseUsage
 from pipecat.services.openai.realtime import events
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
 from pipecat_twilio_realtime.realtime.pricing import DEFAULT_PRICES, ModelPrices, estimate_cost, prices_for
 from pipecat_twilio_realtime.realtime.service import OpenAIRealtimeMuLawLLMService
@@ -67,3 +70,42 @@ async def test_service_sums_response_done_usage_and_estimates_cost() -> None:
     assert stats.model == "gpt-realtime-2.1"
     assert stats.cost_usd == pytest.approx(2 * (10 + 20 + 30 + 280 + 150 + 300) / 1e6)
     assert stats.as_dict()["usage"]["total_tokens"] == 360
+
+
+async def test_every_response_done_reaches_the_stock_handler_and_only_usage_is_counted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: list[object] = []
+
+    async def stock(_self: object, evt: object) -> None:
+        seen.append(evt)
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "_handle_evt_response_done", stock)
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test")
+    with_usage = events.parse_server_event(json.dumps(_done(USAGE)))
+    without = events.parse_server_event(json.dumps(_done(None)))
+    await service._handle_evt_response_done(with_usage)
+    await service._handle_evt_response_done(without)
+    assert seen == [with_usage, without]
+    assert service.stats.usage.responses == 1 and service.stats.usage.input_tokens == 120
+    assert service.stats.cost_usd is not None and service.stats.cost_usd > 0  # the default table's model
+
+
+def test_a_model_missing_from_the_price_table_has_tokens_but_no_cost() -> None:
+    service = OpenAIRealtimeMuLawLLMService(
+        api_key="sk-test", prices={"another-model": ModelPrices(1, 1, 1, 1, 1, 1)}
+    )
+    service._count_usage(events.Usage.model_validate(USAGE))
+    assert service.stats.usage.total_tokens == 180 and service.stats.cost_usd is None
+
+
+def _done(usage: dict[str, object] | None) -> dict[str, object]:
+    response: dict[str, object] = {
+        "id": "resp_1",
+        "object": "realtime.response",
+        "status": "completed",
+        "output": [],
+    }
+    if usage is not None:
+        response["usage"] = usage
+    return {"type": "response.done", "event_id": "evt_9", "response": response}
