@@ -39,7 +39,7 @@ from pipecat_twilio_realtime.testing import (
     load_clip,
 )
 
-from .._fleet_helpers import RedisServer, haproxy, need, redis_server
+from .._fleet_helpers import RedisServer, haproxy, haproxy_config, need, redis_server
 from .test_service_ops import NS, BotProcess, bot_process
 
 pytestmark = pytest.mark.fleet
@@ -300,3 +300,8 @@ async def test_redis_killed_mid_call_cuts_no_call_and_new_calls_are_served_on_th
     assert all(log.count("Redis answers again") == 1 for log in logs)
     assert not any("Traceback" in log for log in logs)
     print(f"\nFLEET: Redis down for {time.monotonic() - killed:.1f} s, {GLOBAL_CAP} calls rode through it")
+
+
+def test_the_documented_haproxy_config_is_the_one_the_tests_run() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "operations.md").read_text()
+    assert haproxy_config(8080, [8765, 8766, 8767]) in docs
