@@ -249,24 +249,38 @@ async def test_call_n_plus_1_is_refused_wherever_it_lands_then_admitted_when_one
 
 
 async def test_a_caller_is_limited_across_the_fleet(tmp_path: Path) -> None:
+    number = "+15550100007"
     async with fleet(tmp_path, MAX_CALLS="5", MAX_CALLS_PER_CALLER="1") as f:
-        running, simulated = await place(f, long_call(), caller="+15550100007")
+        # two calls from one number ring at once: both webhooks pass (no stream yet) ...
+        sid_a, sid_b = new_call_sid(), new_call_sid()
+        (twiml_a, _), (twiml_b, _) = [await f.webhook(sid, caller=number) for sid in (sid_a, sid_b)]
+        first = f.caller(sid_a, twiml_a, long_call())
+        running = asyncio.create_task(first.run())
         await f.wait_fleet(1)
+        # ... and the second stream is refused after its start, wherever it lands, before any session
+        late = await f.caller(sid_b, twiml_b, [WaitForBotAudio(timeout_s=10)]).run()
+        assert late.bot_closed_first and late.heard == bytearray()
+        refused = [await b.metrics() for b in f.bots]
+        key = f'{NS}calls_refused_total{{kind="stream",reason="caller_limit"}}'
+        assert sum(m.get(key, 0) for m in refused) == 1
+        assert len(f.standin.connections) == 1
         turned_away = set()
-        for _ in range(PROCESSES):  # the same number again, on every process
-            twiml, served_by = await f.webhook(new_call_sid(), caller="+15550100007")
+        for _ in range(PROCESSES):  # the same number again, on every process: busy at the webhook
+            twiml, served_by = await f.webhook(new_call_sid(), caller=number)
             assert '<Reject reason="busy" />' in twiml, twiml
             turned_away.add(served_by)
         assert len(turned_away) == PROCESSES
         twiml, _ = await f.webhook(new_call_sid(), caller="+15550100008")  # another caller is welcome
         assert "<Connect>" in twiml
-        simulated.hang_up()
-        await asyncio.wait_for(running, 30)
+        await heard_greeting(first)
+        first.hang_up()
+        report = await asyncio.wait_for(running, 30)
+        assert not report.bot_closed_first and report.violations == []
         await f.wait_fleet(0)
-        twiml, _ = await f.webhook(new_call_sid(), caller="+15550100007")  # and this one again, now
+        twiml, _ = await f.webhook(new_call_sid(), caller=number)  # and this one again, now
         assert "<Connect>" in twiml
     logs = "".join(read(b) for b in f.bots)
-    assert logs.count("MAX_CALLS_PER_CALLER") == PROCESSES and "+15550100007" not in logs
+    assert logs.count("(MAX_CALLS_PER_CALLER)") == PROCESSES + 1 and number not in logs
 
 
 async def test_redis_killed_mid_call_cuts_no_call_and_new_calls_are_served_on_the_local_cap(
