@@ -16,13 +16,18 @@ Running it as a service (``service.py`` has the drain): ``GET /healthz`` (the pr
 ``GET /metrics`` (Prometheus text, from :class:`~pipecat_twilio_realtime.observe.metrics.CallMetrics`). A
 webhook that arrives while the process takes no call gets ``<Dial>TRANSFER_TO</Dial>``, or
 ``<Reject reason="busy"/>``.
+
+A fleet (``REDIS_URL``): ``MAX_CALLS`` and ``MAX_CALLS_PER_CALLER`` hold across every process through a
+:class:`~pipecat_twilio_realtime.twilio.shared_limits.RedisCallLimiter`, ``/readyz`` follows the global
+cap, and while Redis is unreachable each process serves on ``MAX_CALLS_PER_PROCESS`` and says so.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+import secrets
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,7 +49,9 @@ from pipecat_twilio_realtime import (
     require_twilio_signature,
 )
 from pipecat_twilio_realtime.observe.metrics import CallMetrics, mark_process_dead
+from pipecat_twilio_realtime.twilio.limits import CallerLimiter
 from pipecat_twilio_realtime.twilio.security import parse_form
+from pipecat_twilio_realtime.twilio.shared_limits import LocalCallLimits, RedisCallLimiter
 
 from .pipeline import run_bot
 from .service import FAILED, CallService, LiveCall
@@ -145,6 +152,53 @@ async def wait_for_start(websocket: WebSocket, limit_secs: float) -> StreamStart
     return StreamStart(start.stream_sid, start.call_sid, start.account_sid, dict(start.custom_parameters))
 
 
+def build_limits(settings: BotSettings, metrics: CallMetrics) -> tuple[LocalCallLimits, Callable[[], None]]:
+    """The call caps the settings ask for: per process, or through Redis with ``REDIS_URL``.
+
+    With Redis two gauges join the metrics: ``pipecat_twilio_shared_limits_fallback`` (1 while this
+    process serves on its own cap because Redis is unreachable) and ``pipecat_twilio_fleet_calls_active``
+    (the fleet's live calls as Redis counted them at the last scrape that reached it).
+
+    Args:
+        settings: The bot's settings.
+        metrics: Where the gauges go.
+
+    Returns:
+        The limits (a :class:`LocalCallLimits` or a :class:`RedisCallLimiter`), and what to call after
+        ``await limits.count()`` to bring the gauges up to date (before each scrape).
+    """
+    calls = CallLimiter(settings.process_cap)
+    per_caller = settings.max_calls_per_caller
+    if not settings.redis_url:
+        return LocalCallLimits(calls, None if per_caller is None else CallerLimiter(per_caller)), _nothing
+    from prometheus_client import Gauge
+
+    kw: dict[str, Any] = {"namespace": "pipecat_twilio", "registry": metrics.registry}
+    help_fallback = "1 while Redis is unreachable and this process serves on its own cap."
+    fallback = Gauge("shared_limits_fallback", help_fallback, multiprocess_mode="livemax", **kw)
+    help_fleet = "Calls running in the fleet, as Redis counts them."
+    fleet = Gauge("fleet_calls_active", help_fleet, multiprocess_mode="livemax", **kw)
+    limits = RedisCallLimiter.from_url(
+        settings.redis_url,
+        settings.max_calls,
+        local=calls,
+        max_calls_per_caller=per_caller,
+        lease_s=settings.redis_lease_secs,
+    )
+
+    def update() -> None:
+        shared = limits.mode == "shared"
+        fallback.set(0 if shared else 1)
+        if shared:  # else it keeps Redis's last count: read it only while the fallback gauge is 0
+            fleet.set(limits.active)
+
+    return limits, update
+
+
+def _nothing() -> None:
+    pass
+
+
 def create_app(
     settings: BotSettings,
     *,
@@ -172,9 +226,11 @@ def create_app(
         ``app.state.metrics`` the :class:`CallMetrics`.
     """
     metrics = CallMetrics() if metrics is None else metrics
-    calls = CallLimiter(settings.max_calls)
+    limits, update_limit_gauges = build_limits(settings, metrics)
+    calls = limits.calls
+    shared = isinstance(limits, RedisCallLimiter)
     service = CallService(
-        calls, drain_timeout_secs=settings.drain_timeout_secs, on_draining=metrics.set_draining
+        limits, drain_timeout_secs=settings.drain_timeout_secs, on_draining=metrics.set_draining
     )
 
     @contextlib.asynccontextmanager
@@ -185,11 +241,13 @@ def create_app(
         finally:
             if installed:
                 service.restore_signal_handlers()
+            await limits.aclose()
             mark_process_dead()  # this process's live gauges leave the multiprocess directory
 
     app = FastAPI(title="pipecat-twilio-realtime example bot", lifespan=lifespan)
     app.state.call_summaries = []
     app.state.calls = calls
+    app.state.limits = limits
     app.state.service = service
     app.state.metrics = metrics
     token = settings.twilio_auth_token
@@ -208,12 +266,22 @@ def create_app(
 
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
+        await limits.count()  # with Redis: the fleet's count now
         ready, reason = service.readiness()
-        body = {"ready": ready, "reason": reason, "active_calls": calls.active, "max_calls": calls.max_calls}
+        body: dict[str, Any] = {
+            "ready": ready,
+            "reason": reason,
+            "active_calls": limits.active,
+            "max_calls": limits.max_calls,
+        }
+        if shared:  # "shared", or "local_fallback" while Redis is unreachable
+            body |= {"limits": limits.mode, "process_calls": calls.active}
         return JSONResponse(body, status_code=200 if ready else 503)
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
+        await limits.count()
+        update_limit_gauges()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
 
@@ -241,16 +309,23 @@ def create_app(
             except ValueError:
                 metrics.call_refused("webhook", "bad_body")
                 return Response("form body is not a UTF-8 form", status_code=400, media_type="text/plain")
+        await limits.count()
         ready, why = service.readiness()
+        caller = form.get("From", "")
+        per_caller = settings.max_calls_per_caller
+        if ready and per_caller is not None and caller and await limits.caller_active(caller) >= per_caller:
+            ready, why = False, "caller_limit"
         if not ready:
             where = "transferred" if settings.transfer_to else "busy"
             if why == "draining":
                 logger.warning(f"{where}: draining, no new calls")
+            elif why == "caller_limit":
+                logger.warning(f"{where}: the caller already has {per_caller} call(s) (MAX_CALLS_PER_CALLER)")
             else:
-                logger.warning(f"{where}: {calls.active} calls already (MAX_CALLS={calls.max_calls})")
+                logger.warning(f"{where}: {_occupancy(limits)}")
             metrics.call_refused("webhook", why)
             return Response(turn_away_twiml(settings.transfer_to), media_type="application/xml")
-        parameters = {"caller": form.get("From", "")}
+        parameters = {"caller": caller}
         if binder is not None:
             try:
                 parameters[BINDING_PARAMETER] = binder.mint(
@@ -267,11 +342,11 @@ def create_app(
         if validator is not None and not await require_twilio_signature(websocket, validator):
             metrics.call_refused("stream", "signature")
             return  # refused before the handshake completes (HTTP 403), nothing started
-        if not calls.try_acquire():
-            logger.warning(
-                f"refused a media stream: {calls.active} calls already (MAX_CALLS={calls.max_calls})"
-            )
-            metrics.call_refused("stream", "at_cap")
+        call_id = secrets.token_hex(12)  # names the call's slot (and its lease in Redis)
+        admission = await limits.try_acquire(call_id)
+        if not admission:
+            logger.warning(f"refused a media stream: {_occupancy(limits)}")
+            metrics.call_refused("stream", admission.reason)
             await websocket.close(code=_TRY_AGAIN_LATER)
             return
         # A stream that arrives while draining is still served: its webhook was answered before the
@@ -279,12 +354,12 @@ def create_app(
         call = LiveCall()
         service.add(call)
         try:
-            await _serve_stream(websocket, call)
+            await _serve_stream(websocket, call, call_id)
         finally:
             service.remove(call)
-            calls.release()
+            await limits.release(call_id)  # the local slot first, at once; Redis's after (or its lease ends)
 
-    async def _serve_stream(websocket: WebSocket, call: LiveCall) -> None:
+    async def _serve_stream(websocket: WebSocket, call: LiveCall, call_id: str) -> None:
         await websocket.accept()
         try:
             start = await wait_for_start(websocket, settings.start_timeout_secs)
@@ -309,6 +384,14 @@ def create_app(
                 with contextlib.suppress(RuntimeError):
                     await websocket.close(code=1008)
                 return
+        caller = start.custom_parameters.get("caller", "")
+        admission = await limits.try_add_caller(call_id, caller)
+        if not admission:
+            logger.warning(f"refused {sids}: its caller already has the most calls (MAX_CALLS_PER_CALLER)")
+            metrics.call_refused("stream", admission.reason)
+            with contextlib.suppress(RuntimeError):
+                await websocket.close(code=_TRY_AGAIN_LATER)
+            return
         logger.info(f"{sids} starts (bound to its signed webhook: {binder is not None})")
         call.stream_sid = start.stream_sid
         metrics.call_started()
@@ -330,6 +413,17 @@ def create_app(
             logger.info(f"{sids} ended: {call.outcome or outcome}")
 
     return app
+
+
+def _occupancy(limits: LocalCallLimits) -> str:
+    if limits.mode == "process":
+        return f"{limits.active} calls already (MAX_CALLS={limits.max_calls})"
+    if limits.mode == "local_fallback":
+        return f"{limits.active} calls already in this process (Redis unreachable: MAX_CALLS_PER_PROCESS)"
+    return (
+        f"{limits.active} calls in the fleet (MAX_CALLS={limits.max_calls}), "
+        f"{limits.calls.active} in this process (MAX_CALLS_PER_PROCESS={limits.calls.max_calls})"
+    )
 
 
 def create_app_from_env() -> FastAPI:

@@ -31,7 +31,7 @@ from typing import Any
 
 from loguru import logger
 
-from pipecat_twilio_realtime import CallLimiter
+from pipecat_twilio_realtime.twilio.limits import SlotCounter
 
 CALLER_HUNG_UP = "caller_hung_up"
 BOT_HUNG_UP = "bot_hung_up"
@@ -90,7 +90,8 @@ class CallService:
     """A process's live calls, its readiness, and its drain.
 
     Parameters:
-        limiter: The process's call cap.
+        limiter: The call cap readiness follows: the process's ``CallLimiter``, or with ``REDIS_URL`` the
+            fleet's ``RedisCallLimiter`` (refresh its count with ``await limiter.count()`` before asking).
         drain_timeout_secs: How long live calls may go on after SIGTERM.
         end_grace_secs: How long calls ended at the drain limit get to finish (the goodbye hook included).
         on_draining: Called with ``True`` when the drain starts (e.g. a metrics gauge).
@@ -98,7 +99,7 @@ class CallService:
 
     def __init__(
         self,
-        limiter: CallLimiter,
+        limiter: SlotCounter,
         *,
         drain_timeout_secs: float = 60.0,
         end_grace_secs: float = 10.0,
@@ -143,7 +144,7 @@ class CallService:
         """
         if self.draining:
             return False, "draining"
-        if self.limiter.active >= self.limiter.max_calls:
+        if self.limiter.full:
             return False, "at_cap"
         return True, "ready"
 

@@ -41,8 +41,16 @@ class BotSettings:
             tests only (the simulator sets it); without it a missing token is a configuration error.
         stream_binding_secret: ``STREAM_BINDING_SECRET``: the key of the per-call stream binding tokens
             (default: the auth token). Give every process behind a load balancer the same one.
-        max_calls: ``MAX_CALLS``: calls this process runs at once; over it the webhook answers "busy" and
-            a media stream is refused before any OpenAI session.
+        max_calls: ``MAX_CALLS``: calls run at once, by this process (no ``REDIS_URL``) or by the whole
+            fleet (with ``REDIS_URL``); over it the webhook answers "busy" and a media stream is refused
+            before any OpenAI session.
+        max_calls_per_process: ``MAX_CALLS_PER_PROCESS``: this process's own cap (default ``MAX_CALLS``);
+            with ``REDIS_URL`` it applies under the global cap, and alone while Redis is unreachable.
+        max_calls_per_caller: ``MAX_CALLS_PER_CALLER``: calls one ``From`` number may have running at once
+            (fleet-wide with ``REDIS_URL``); unset: no limit.
+        redis_url: ``REDIS_URL`` (``redis://[:password@]host:port/db``): share the caps through Redis
+            (the ``[fleet]`` extra); unset: every cap is per process.
+        redis_lease_secs: ``REDIS_LEASE_SECS``: how long a dead process's slots stay counted.
         inactivity_timeout_secs: ``INACTIVITY_TIMEOUT_SECS``: a call whose Twilio media stops for this long
             is ended (Twilio sends media every 20 ms, silence included).
         transfer_to: ``TRANSFER_TO``: an E.164 number (``+15551234567``) a caller is sent to (``<Dial>``)
@@ -64,9 +72,22 @@ class BotSettings:
     allow_unsigned: bool = False
     stream_binding_secret: str | None = field(default=None, repr=False)
     max_calls: int = 20
+    max_calls_per_process: int | None = None
+    max_calls_per_caller: int | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    redis_lease_secs: float = 30.0
     inactivity_timeout_secs: float = 10.0
     transfer_to: str | None = None
     drain_timeout_secs: float = 60.0
+
+    @property
+    def process_cap(self) -> int:
+        """The cap of one process: ``MAX_CALLS_PER_PROCESS``, else ``MAX_CALLS``."""
+        if self.max_calls_per_process is None:
+            return self.max_calls
+        if self.redis_url:  # under the global cap, and alone while Redis is unreachable
+            return self.max_calls_per_process
+        return min(self.max_calls, self.max_calls_per_process)
 
     @property
     def checks_signatures(self) -> bool:
@@ -129,6 +150,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         allow_unsigned=allow_unsigned,
         stream_binding_secret=binding_secret,
         max_calls=int(_number(env, "MAX_CALLS", 20, minimum=1, kind=int)),
+        max_calls_per_process=_optional_int(env, "MAX_CALLS_PER_PROCESS"),
+        max_calls_per_caller=_optional_int(env, "MAX_CALLS_PER_CALLER"),
+        redis_url=_redis_url(env),
+        redis_lease_secs=_number(env, "REDIS_LEASE_SECS", 30.0, minimum=1),
         inactivity_timeout_secs=_number(env, "INACTIVITY_TIMEOUT_SECS", 10.0, minimum=0.5),
         transfer_to=transfer_to,
         drain_timeout_secs=_number(env, "DRAIN_TIMEOUT_SECS", 60.0, minimum=0),
@@ -149,3 +174,18 @@ def _number(
     if not value >= minimum:
         raise ConfigError(f"{name}={raw!r} must be at least {minimum:g}")
     return value
+
+
+def _optional_int(env: Mapping[str, str], name: str) -> int | None:
+    if not (env.get(name) or "").strip():
+        return None
+    return int(_number(env, name, 0, minimum=1, kind=int))
+
+
+def _redis_url(env: Mapping[str, str]) -> str | None:
+    url = (env.get("REDIS_URL") or "").strip()
+    if not url:
+        return None
+    if not url.startswith(("redis://", "rediss://", "unix://")):  # the value may hold a password: not shown
+        raise ConfigError("REDIS_URL must start with redis://, rediss:// or unix://")
+    return url

@@ -22,7 +22,26 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-__all__ = ["CallLimitReached", "CallLimiter", "watch_inactivity"]
+__all__ = ["CallLimitReached", "CallLimiter", "CallerLimiter", "SlotCounter", "watch_inactivity"]
+
+
+class SlotCounter(Protocol):
+    """What readiness reads from a call cap: a :class:`CallLimiter`, or the fleet-wide one."""
+
+    @property
+    def active(self) -> int:
+        """Calls running now (under this cap)."""
+        ...
+
+    @property
+    def max_calls(self) -> int:
+        """The cap."""
+        ...
+
+    @property
+    def full(self) -> bool:
+        """Whether a new call would be refused now."""
+        ...
 
 
 class CallLimitReached(RuntimeError):
@@ -59,6 +78,11 @@ class CallLimiter:
         """The cap."""
         return self._max
 
+    @property
+    def full(self) -> bool:
+        """Whether the cap is reached (``try_acquire`` would refuse)."""
+        return self._active >= self._max
+
     def try_acquire(self) -> bool:
         """Take a slot; ``False`` (nothing taken) when the cap is reached."""
         if self._active >= self._max:
@@ -83,6 +107,61 @@ class CallLimiter:
 
     async def __aexit__(self, *exc: object) -> None:
         self.release()
+
+
+class CallerLimiter:
+    """A per-process cap on concurrent calls from one caller (the webhook's ``From``), one event loop.
+
+    Callers are kept only while they have a call running, so the table never grows past the live calls.
+    """
+
+    def __init__(self, max_per_caller: int) -> None:
+        """Initialize the limiter.
+
+        Args:
+            max_per_caller: The most calls one caller may have running at once.
+
+        Raises:
+            ValueError: If ``max_per_caller`` is not positive.
+        """
+        if max_per_caller <= 0:
+            raise ValueError(f"max_per_caller must be positive, got {max_per_caller!r}")
+        self._max = max_per_caller
+        self._active: dict[str, int] = {}
+
+    def __repr__(self) -> str:  # caller numbers are personal data: counts only
+        return f"CallerLimiter(callers={len(self._active)}, max_per_caller={self._max})"
+
+    @property
+    def max_per_caller(self) -> int:
+        """The cap per caller."""
+        return self._max
+
+    def active(self, caller: str) -> int:
+        """Calls ``caller`` has running now."""
+        return self._active.get(caller, 0)
+
+    def try_acquire(self, caller: str) -> bool:
+        """Take a slot for ``caller``; ``False`` (nothing taken) when the caller is at the cap."""
+        held = self._active.get(caller, 0)
+        if held >= self._max:
+            return False
+        self._active[caller] = held + 1
+        return True
+
+    def release(self, caller: str) -> None:
+        """Give ``caller``'s slot back (once per successful ``try_acquire``).
+
+        Raises:
+            RuntimeError: If ``caller`` holds no slot.
+        """
+        held = self._active.get(caller, 0)
+        if held <= 0:
+            raise RuntimeError("CallerLimiter.release() without a slot held for that caller")
+        if held == 1:
+            del self._active[caller]
+        else:
+            self._active[caller] = held - 1
 
 
 class ActivitySource(Protocol):
