@@ -1,12 +1,11 @@
 """Real servers for the fleet tests: ``redis-server`` and ``haproxy``, started on 127.0.0.1 random ports.
 
 Both come from Debian (``apt-get install redis-server haproxy``); without them the tests skip with that
-command, which CI installs (and CI fails on skips).
+command (``tests/_system_tools.need``), and under ``.ci/run``, which installs them, fail instead.
 """
 
 from __future__ import annotations
 
-import shutil
 import socket
 import subprocess
 import time
@@ -14,25 +13,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from pipecat_twilio_realtime.testing.serve import free_port
 
-INSTALL = "apt-get install redis-server haproxy"
+from ._system_tools import need
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def need(program: str) -> str:
-    """The path of ``program``, or skip the test with the install command."""
-    path = shutil.which(program) or next(
-        (p for p in (f"/usr/bin/{program}", f"/usr/sbin/{program}") if Path(p).exists()), None
-    )
-    if path is None:
-        pytest.skip(INSTALL)
-    return path
+__all__ = ["free_port", "need"]
 
 
 def _wait_listening(port: int, process: subprocess.Popen[bytes], what: str, limit_s: float = 20) -> None:

@@ -1,8 +1,6 @@
-"""The fleet settings (``REDIS_URL``, ``MAX_CALLS_PER_PROCESS``, ``MAX_CALLS_PER_CALLER``); the skip."""
+"""The fleet settings (``REDIS_URL``, ``MAX_CALLS_PER_PROCESS``, ``MAX_CALLS_PER_CALLER``)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -11,8 +9,6 @@ from pipecat_twilio_realtime.example import ConfigError, load_settings
 from pipecat_twilio_realtime.example.app import build_limits
 from pipecat_twilio_realtime.observe.metrics import CallMetrics
 from pipecat_twilio_realtime.twilio.shared_limits import LocalCallLimits, RedisCallLimiter
-
-from .. import _fleet_helpers
 
 BASE = {"OPENAI_API_KEY": "sk-x", "ALLOW_UNSIGNED": "1"}
 
@@ -55,16 +51,6 @@ def test_a_bad_fleet_setting_is_named(env: dict[str, str], message: str) -> None
     with pytest.raises(ConfigError, match=message) as error:
         load_settings({**BASE, **env})
     assert "secret" not in str(error.value)
-
-
-def test_without_the_servers_the_fleet_tests_skip_with_the_install_line(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(_fleet_helpers.shutil, "which", lambda _name: None)
-    monkeypatch.setattr(Path, "exists", lambda _self: False)
-    with pytest.raises(pytest.skip.Exception) as skipped:
-        _fleet_helpers.need("redis-server")
-    assert skipped.value.msg == "apt-get install redis-server haproxy"
 
 
 def test_a_limiter_refuses_bad_bounds() -> None:
