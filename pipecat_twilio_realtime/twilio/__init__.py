@@ -3,6 +3,8 @@
 ``protocol.py`` is the sans-I/O core (parse inbound events, build the three outbound messages);
 ``serializer.py`` is the Pipecat serializer built on it; ``frames.py`` holds the mark/stop frames it
 exchanges with the pipeline. Who may open a stream: ``security.py`` (webhook and handshake signatures),
-``binding.py`` (a stream bound to its call), ``limits.py`` (call caps, per-caller limits, inactivity).
+``binding.py`` (a stream bound to its call), ``limits.py`` (call caps, per-caller limits, inactivity),
+``shared_limits.py`` (the same caps shared by a fleet through Redis). ``playout.py`` sends reply audio a
+bounded lead ahead of its play time.
 ``rest.py`` is the REST client that hangs up, updates and transfers a call.
 """
