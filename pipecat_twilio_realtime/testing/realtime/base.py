@@ -52,6 +52,9 @@ class Call:
         self.reply_count = 0
         self.updated_once = False
         self.function_called = False
+        self.responses = 0  # responses started on this connection
+        self.pending_input_ms = 0.0  # caller audio committed since the last response started
+        self.pending_text_tokens = 0  # text items added since then (.usage)
         self.warned_fields: set[str] = set()  # session.update fields already warned about
 
 
@@ -70,6 +73,7 @@ class StandInBase:
     errors: list[dict[str, Any]]
     appended_audio: bytes
     reply_audio: bytes
+    reported_usage: list[dict[str, Any]]
     connections: list[dict[str, Any]]
     sessions: list[SessionRecord]
     _handlers: dict[str, Callable[[Call, dict[str, Any]], Awaitable[None]]]
@@ -78,6 +82,7 @@ class StandInBase:
         """The recordings and the server state (called by the subclass's ``__init__``)."""
         self.received, self.sent, self.errors = [], [], []
         self.appended_audio = self.reply_audio = b""
+        self.reported_usage = []
         self.connections, self.sessions = [], []
         self._server: Server | None = None
         self._raw: asyncio.Server | None = None
@@ -207,6 +212,8 @@ class StandInBase:
     async def _send(self, call: Call, event: dict[str, Any]) -> None:
         self._record(self.sent, event)
         call.record.sent.append(event)
+        if event["type"] == "response.done" and event["response"].get("usage"):
+            self.reported_usage.append(event["response"]["usage"])
         if event["type"] == "error":
             self.errors.append(event)
             logger.warning(f"{self} sent error: {event['error'].get('message')}")

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from ... import g711
 from ..clips import CLIP_TEXTS
 from .events import server_event
+from .usage import item_text, response_usage, text_tokens
 
 __all__ = [
     "NewId",
@@ -49,6 +50,9 @@ class Reply:
     sent_bytes: int = 0
     cancel_reason: CancelReason | None = None
     function_call: tuple[str, str, str] | None = None  # (name, call_id, arguments JSON)
+    input_audio_ms: float = 0.0  # what went in, for its usage (.usage)
+    input_text_tokens: int = 0
+    cached_text_tokens: int = 0
 
 
 def _response(
@@ -75,8 +79,14 @@ def _response(
     }
     if status == "cancelled":
         response["status_details"] = {"type": "cancelled", "reason": reply.cancel_reason}
-    elif status == "completed":
-        response["usage"] = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
+    if status in ("completed", "cancelled"):
+        response["usage"] = response_usage(
+            input_audio_ms=reply.input_audio_ms,
+            input_text_tokens=reply.input_text_tokens,
+            cached_text_tokens=reply.cached_text_tokens,
+            output_audio_ms=reply.sent_bytes / 8,
+            output_text_tokens=text_tokens(item_text(item)),
+        )
     return response
 
 

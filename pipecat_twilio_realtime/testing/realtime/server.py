@@ -60,6 +60,7 @@ from .faults import Faults
 from .pacing import ModelPacing, Pacing, SteadyPacing
 from .session import BYTES_PER_MS, format_type, merge_update, unmodelled_fields
 from .speaking import ReplyPlayer
+from .usage import item_text, text_tokens
 from .vad import EnergyVad
 from .validation import EventRejected
 
@@ -79,6 +80,8 @@ class RealtimeStandIn(ReplyPlayer):
         errors: The ``error`` events among :attr:`sent`.
         appended_audio: All bytes received through ``input_audio_buffer.append``, concatenated.
         reply_audio: All bytes sent in ``response.output_audio.delta`` events, concatenated.
+        reported_usage: The ``usage`` of every ``response.done`` sent, in order (GA shape, see
+            :mod:`.usage` for how the tokens are counted).
         connections: One dict per websocket accepted: ``path``, ``openai_beta`` (the
             ``OpenAI-Beta`` header or ``None``) and ``authorization_present`` (the header's
             value is never recorded).
@@ -311,6 +314,7 @@ class RealtimeStandIn(ReplyPlayer):
 
     async def _commit_user_turn(self, call: Call, item_id: str, *, respond: bool) -> None:
         previous = call.last_item_id
+        call.pending_input_ms += call.buffer_ms
         await self._send(
             call, self._event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous)
         )
@@ -329,6 +333,7 @@ class RealtimeStandIn(ReplyPlayer):
 
     async def _on_item_create(self, call: Call, data: dict[str, Any]) -> None:
         item = items.create_item(call.items, data, self._new_id("item"))
+        call.pending_text_tokens += text_tokens(item_text(item))
         await self._add_item(call, item, data.get("previous_item_id") or call.last_item_id)
 
     async def _on_item_delete(self, call: Call, data: dict[str, Any]) -> None:
