@@ -55,6 +55,7 @@ class Call:
         self.responses = 0  # responses started on this connection
         self.pending_input_ms = 0.0  # caller audio committed since the last response started
         self.pending_text_tokens = 0  # text items added since then (.usage)
+        self.pressed: str | None = None  # the key a user text item said was pressed, not yet answered
         self.warned_fields: set[str] = set()  # session.update fields already warned about
 
 
@@ -67,6 +68,7 @@ class StandInBase:
     _pacing_rng: random.Random
     model: str
     function_call: tuple[str, dict[str, Any]] | None
+    digit_calls: dict[str, tuple[str, dict[str, Any]]]
     faults: Faults
     received: list[dict[str, Any]]
     sent: list[dict[str, Any]]

@@ -7,6 +7,7 @@ the audio and keeps the conversation state.
 from __future__ import annotations
 
 import asyncio
+import re
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "function_call_item",
     "item_closing",
     "pcm24k_from_ulaw",
+    "pressed_digit",
     "reply_opening",
     "transcript_delta",
     "transcript_so_far",
@@ -37,6 +39,8 @@ NewId = Callable[[str], str]
 """Makes a fresh id from a prefix (``"event"`` → ``event_standin000042``)."""
 
 CancelReason = Literal["turn_detected", "client_cancelled"]
+
+_PRESSED = re.compile(r"\bpressed ([0-9*#])\b")
 
 
 @dataclass(eq=False)
@@ -222,3 +226,14 @@ def pcm24k_from_ulaw(ulaw: bytes) -> bytes:
     samples = array("h")
     samples.frombytes(g711.decode(ulaw))
     return array("h", (s for s in samples for _ in range(3))).tobytes()
+
+
+def pressed_digit(item: dict[str, Any]) -> str | None:
+    """The key a user text item says was pressed (``"The caller pressed 0."`` → ``"0"``), if any."""
+    if item.get("type") != "message" or item.get("role") != "user":
+        return None
+    for part in item.get("content") or []:
+        found = _PRESSED.search(part.get("text") or "") if part.get("type") == "input_text" else None
+        if found:
+            return found.group(1)
+    return None

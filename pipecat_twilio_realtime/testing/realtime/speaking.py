@@ -44,7 +44,11 @@ class ReplyPlayer(StandInBase):
 
     def _start_reply(self, call: Call) -> None:
         reply = Reply(self._new_id("resp"), self._new_id("item"), "")
-        if self.function_call is not None and call.user_turns > 0 and not call.function_called:
+        pressed, call.pressed = call.pressed, None
+        if pressed is not None and pressed in self.digit_calls:
+            name, arguments = self.digit_calls[pressed]
+            reply.function_call = (name, self._new_id("call"), json.dumps(arguments))
+        elif self.function_call is not None and call.user_turns > 0 and not call.function_called:
             call.function_called = True
             name, arguments = self.function_call
             reply.function_call = (name, self._new_id("call"), json.dumps(arguments))
