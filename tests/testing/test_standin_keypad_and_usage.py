@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from typing import Any
@@ -10,6 +11,7 @@ from openai.types.realtime import RealtimeResponseUsage
 from websockets.asyncio.client import connect
 
 from pipecat_twilio_realtime.testing import RealtimeStandIn
+from pipecat_twilio_realtime.testing.realtime import REAL_TIME
 from pipecat_twilio_realtime.testing.realtime.usage import text_tokens
 
 PCMU = {"type": "audio/pcmu"}
@@ -68,3 +70,23 @@ async def test_text_items_and_instructions_are_counted_and_cached_from_the_secon
         assert details.cached_tokens == details.cached_tokens_details.text_tokens == cached
         assert details.audio_tokens == 0  # no caller audio committed
     assert standin.reported_usage == [first["usage"], second["usage"]]
+
+
+async def test_a_cancelled_reply_reports_the_audio_it_had_sent() -> None:
+    async with RealtimeStandIn(pacing=REAL_TIME) as standin, connect(standin.url) as ws:
+        update = {"type": "realtime", "audio": {"input": {"format": PCMU}, "output": {"format": PCMU}}}
+        await ws.send(json.dumps({"type": "session.update", "session": update}))
+        await ws.send(json.dumps({"type": "response.create"}))
+        sent = 0
+        while sent < 3 * 800:  # 300 ms of the greeting, then cancel it
+            event = json.loads(await ws.recv())
+            if event["type"] == "response.output_audio.delta":
+                sent += len(base64.b64decode(event["delta"]))
+        await ws.send(json.dumps({"type": "response.cancel"}))
+        while (event := json.loads(await ws.recv()))["type"] != "response.done":
+            if event["type"] == "response.output_audio.delta":
+                sent += len(base64.b64decode(event["delta"]))
+    response = event["response"]
+    assert response["status"] == "cancelled"
+    assert response["usage"]["output_token_details"]["audio_tokens"] == round(sent / 8 / 50) >= 6
+    assert standin.reported_usage == [response["usage"]]
