@@ -8,8 +8,13 @@ the conversation and asks for a response, with it off nothing reaches the model.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+from pipecat.processors.aggregators.llm_context import LLMContext
+from websockets.protocol import State
+
+from pipecat_twilio_realtime import OpenAIRealtimeMuLawLLMService
 from pipecat_twilio_realtime.realtime.dtmf import DTMF_MESSAGE
 from pipecat_twilio_realtime.testing import (
     Dtmf,
@@ -107,3 +112,35 @@ async def test_a_digit_during_a_reply_waits_for_its_end_instead_of_cutting_it_of
         "completed",
         "completed",
     ]
+
+
+class _Recorder:
+    """The OpenAI websocket as the service writes to it (open, recording each event)."""
+
+    state = State.OPEN
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+async def test_before_any_context_the_digit_is_dropped_with_a_warning(logs: list[str]) -> None:
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", dtmf_to_model=True)
+    socket = _Recorder()
+    service._websocket = socket  # type: ignore[assignment]
+    await service._digit_to_model("7")
+    assert socket.sent == []
+    assert any("caller pressed 7 before the conversation started" in line for line in logs)
+
+
+async def test_before_the_conversation_setup_the_digit_joins_the_context_the_setup_sends() -> None:
+    service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", dtmf_to_model=True)
+    socket = _Recorder()
+    service._websocket = socket  # type: ignore[assignment]
+    service._context = LLMContext()
+    await service._digit_to_model("#")  # the session is not ready yet
+    assert socket.sent == []  # not sent twice: the conversation setup will send the context
+    assert service._context.get_messages() == [{"role": "user", "content": "The caller pressed #."}]
+    assert service._run_llm_when_api_session_ready  # and a response is owed once the session is ready
