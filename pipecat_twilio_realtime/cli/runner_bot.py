@@ -96,7 +96,8 @@ def summary_from_log(text: str) -> dict[str, Any] | None:
     """The last ``WS_STOP`` line of a bot's log as a call summary (numbers as numbers), or ``None``.
 
     ``noise=none`` becomes ``{}`` and ``noise=pcm16_as_ulaw:1,white_noise:2`` a dict of counts, as in
-    ``MediaStatsObserver``'s own summary.
+    ``MediaStatsObserver``'s own summary; so do ``tokens=IN/OUT`` (``{"input": IN, "output": OUT}``) and
+    ``cost=$X`` (``cost_usd``).
     """
     lines = _WS_STOP.findall(text)
     if not lines:
@@ -110,8 +111,22 @@ def summary_from_log(text: str) -> dict[str, Any] | None:
                 else {k: int(n) for k, _, n in (part.partition(":") for part in value.split(","))}
             )
             continue
+        if key in ("tokens", "cost"):  # tokens=IN/OUT cost=$0.0123, as MediaStatsObserver's summary has them
+            summary.update(_tokens_field(key, value))
+            continue
         with contextlib.suppress(ValueError):
             summary[_RENAMED.get(key, key)] = float(value) if "." in value else int(value)
             continue
         summary[_RENAMED.get(key, key)] = None if value == "-" else value
     return summary
+
+
+def _tokens_field(key: str, value: str) -> dict[str, Any]:
+    if key == "cost":
+        with contextlib.suppress(ValueError):
+            return {"cost_usd": float(value.removeprefix("$"))}
+        return {"cost_usd": None}
+    tokens_in, _, tokens_out = value.partition("/")
+    if tokens_in.isdigit() and tokens_out.isdigit():
+        return {"tokens": {"input": int(tokens_in), "output": int(tokens_out)}}
+    return {"tokens": None}

@@ -523,6 +523,10 @@ def _print_result(result: SimulationResult, scenario: str) -> None:
             else ""
         )
         print(f"  ending:    {ending}{recovery}")
+    if tokens := (result.summary or {}).get("tokens"):  # the bot's summed response.done usage
+        cost = (result.summary or {}).get("cost_usd")
+        priced = f"≈ ${cost:.3f}" if cost is not None else "no price for this model"
+        print(f"  tokens:    {tokens['input']} in / {tokens['output']} out, {priced}")
     print(f"  result:    {'OK' if result.ok else 'FAILED: ' + '; '.join(result.problems)}")
 
 

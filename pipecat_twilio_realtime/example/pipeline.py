@@ -33,7 +33,7 @@ from pipecat_twilio_realtime import (
 
 from .service import BOT_HUNG_UP, CALLER_HUNG_UP, FAILED, TIMED_OUT, LiveCall
 from .settings import BotSettings
-from .tools import HANDLERS, TOOLS
+from .tools import HANDLERS, TOOLS, transfer_to
 
 if TYPE_CHECKING:
     from pipecat_twilio_realtime.observe.metrics import CallMetrics
@@ -46,12 +46,13 @@ def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:
         settings: The bot's settings (key, URL, model, prompt, voice).
 
     Returns:
-        The service, with the example tools registered.
+        The service, with the example tools registered and keypad presses sent to the model.
     """
     llm = OpenAIRealtimeMuLawLLMService(
         api_key=settings.openai_api_key,
         base_url=settings.realtime_url,
         transfer_to=settings.transfer_to,  # when OpenAI fails: the apology, then this number
+        dtmf_to_model=True,  # "press 0 for a person": the model reads the key press (transfer_to_person)
         settings=OpenAIRealtimeMuLawLLMService.Settings(
             model=settings.model,
             system_instruction=settings.system_prompt,
@@ -62,6 +63,7 @@ def build_llm(settings: BotSettings) -> OpenAIRealtimeMuLawLLMService:
     )
     for name, handler in HANDLERS.items():
         llm.register_function(name, handler)
+    llm.register_function("transfer_to_person", transfer_to(settings.transfer_to))
     return llm
 
 

@@ -25,6 +25,8 @@ from typing import Any, Protocol
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ..realtime.usage import TokenUsage
+
 __all__ = ["CALL_OUTCOMES", "CallMetrics", "mark_process_dead", "multiprocess_dir"]
 
 CALL_OUTCOMES = ("caller_hung_up", "bot_hung_up", "timed_out", "drain_limit", "failed")
@@ -72,7 +74,9 @@ class CallMetrics:
     * from each call's summary: ``ulaw_bytes_total{direction="in"|"out"}``, ``barge_ins_total``,
       ``noise_alarms_total{reason}`` (calls whose outbound audio raised that alarm),
       ``first_reply_seconds`` and ``barge_in_latency_seconds`` (histograms, one sample per turn),
-      ``call_duration_seconds``, ``realtime_session_failures_total`` and ``realtime_reconnects_total``.
+      ``call_duration_seconds``, ``realtime_session_failures_total`` and ``realtime_reconnects_total``;
+    * ``realtime_tokens_total{kind}`` (``TokenUsage.by_kind()``: ``input_audio``, ``cached_text``,
+      ``output_audio``, …) and ``realtime_cost_usd_total`` (the estimate at the service's price table).
 
     Summary-derived numbers are counted when each call ends (the observer summarises once).
     """
@@ -124,6 +128,10 @@ class CallMetrics:
             "realtime_session_failures", "OpenAI Realtime sessions lost during a call.", **kw
         )
         self.reconnects = Counter("realtime_reconnects", "OpenAI Realtime reconnects.", **kw)
+        self.tokens = Counter("realtime_tokens", "Realtime tokens of ended calls, by kind.", ["kind"], **kw)
+        self.cost = Counter("realtime_cost_usd", "Estimated Realtime cost of ended calls, USD.", **kw)
+        for kind in TokenUsage().by_kind():
+            self.tokens.labels(kind=kind)
         for direction in ("in", "out"):
             self.ulaw_bytes.labels(direction=direction)  # exported at 0 from the start
         for outcome in CALL_OUTCOMES:
@@ -198,6 +206,14 @@ class CallMetrics:
             failed = bool(realtime.get("session_failure")) or bool(_number(realtime.get("realtime_lost")))
             self.session_failures.inc(1 if failed else 0)
             self.reconnects.inc(_number(realtime.get("reconnects")))
+            usage = realtime.get("usage")
+            if isinstance(usage, Mapping):
+                sums = TokenUsage(
+                    **{k: int(_number(usage.get(k))) for k in TokenUsage().as_dict() if k != "total_tokens"}
+                )
+                for kind, count in sums.by_kind().items():
+                    self.tokens.labels(kind=kind).inc(max(count, 0))
+            self.cost.inc(_number(realtime.get("cost_usd")))
 
     # ------------------------------------------------------------------ exposition
 

@@ -13,7 +13,7 @@ a real SID is written bare, anything else quoted and escaped, so no SID can forg
 * ``STATS stream=… rx=… tx=…`` (INFO, every ``stats_interval_s``);
 * ``BOT stream=… "…"`` (INFO): what the assistant said, one line per reply;
 * ``NOISE stream=… reason=…`` (ERROR, once per reason): outbound audio that cannot be speech;
-* ``WS_STOP stream=… rx=… tx=… …`` (INFO): one summary line when the call ends.
+* ``WS_STOP stream=… rx=… tx=… … tokens=IN/OUT cost=$…`` (INFO): one summary line when the call ends.
 
 Wire totals come from the serializer's counters (``tx`` is μ-law handed to Twilio), not from guesses.
 """
@@ -54,6 +54,7 @@ from .._logsafe import quote_for_log
 from ..twilio.frames import TwilioStopFrame
 from ..twilio.serializer import TwilioMediaStreamSerializer
 from .noise import NoiseDetector, NoiseFinding
+from .tokens import summary_tokens, tokens_log_fields
 
 __all__ = ["CallStats", "MediaStatsObserver"]
 
@@ -228,6 +229,7 @@ class MediaStatsObserver(BaseObserver):
             summary["realtime"] = (
                 service_stats.as_dict() if hasattr(service_stats, "as_dict") else service_stats
             )
+        summary.update(summary_tokens(summary.get("realtime")))  # tokens, cost_usd
         if self._summarised:
             return summary
         self._summarised = True
@@ -242,7 +244,7 @@ class MediaStatsObserver(BaseObserver):
             f"bot_turns={stats.bot_turns} barge_ins={stats.barge_ins} idle_clears={stats.idle_clears} "
             f"barge_in_ms={_fmt(latency)} first_reply_ms={_fmt(_median(stats.first_reply_ms))} "
             f"caller_floor={_fmt(stats.caller_floor_rms)} caller_speech={_fmt(stats.caller_speech_rms)} "
-            f"noise={noise}"
+            f"noise={noise} {tokens_log_fields(summary)}"
         )
         if stats.caller_floor_rms is not None and stats.caller_floor_rms > 400:
             logger.warning(f"{self} stream={self._sid()} loud caller noise floor: {_LEVEL_HINT}")

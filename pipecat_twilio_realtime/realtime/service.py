@@ -50,11 +50,11 @@ from .. import g711
 from .._logsafe import WarnOnce
 from ..twilio.frames import TwilioMarkEchoFrame, TwilioStopFrame
 from .connection import MAX_MESSAGE_BYTES, loss_reason
+from .dtmf import KeypadInput
 from .fallback import FALLBACK_MARK, load_apology
 from .passthrough import downstream_needs_caller_audio
 from .playback import PlaybackTracker
 from .pricing import ModelPrices, estimate_cost, prices_for
-from .reply_audio import ReplyAudio
 from .reply_guard import ReplyGuard
 from .session_format import (
     PHONE_TURN_DETECTION,
@@ -79,7 +79,7 @@ REALTIME_URL_ENV = "OPENAI_REALTIME_URL"
 the ``openai`` SDK names its own settings, ``OPENAI_*``; ``pipecat-twilio-standin`` prints it)."""
 
 
-class OpenAIRealtimeMuLawLLMService(ReplyAudio):
+class OpenAIRealtimeMuLawLLMService(KeypadInput):
     """OpenAI Realtime over G.711 μ-law both ways, for Twilio phone calls, with no resampling.
 
     Use it where you would use ``OpenAIRealtimeLLMService``, in a pipeline running at 8000 Hz
@@ -106,6 +106,7 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         transfer_to: str | None = None,
         end_call_on_failure: bool = True,
         prices: Mapping[str, ModelPrices] | None = None,
+        dtmf_to_model: bool = False,
         **kwargs: Any,
     ) -> None:
         """Initialize the service.
@@ -160,6 +161,8 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
                 the app decides what the caller hears and how the call ends.
             prices: USD per 1M tokens by model, for ``stats.cost_usd``; ``None`` uses
                 :data:`~.pricing.DEFAULT_PRICES` (list prices with their date and source).
+            dtmf_to_model: Put each keypad press in the conversation as ``"The caller pressed 0."`` and
+                ask for a response (:mod:`~.dtmf`); off by default.
             **kwargs: Passed to ``OpenAIRealtimeLLMService``.
 
         Raises:
@@ -218,6 +221,7 @@ class OpenAIRealtimeMuLawLLMService(ReplyAudio):
         self._warn_once = WarnOnce(self, level="ERROR")
         self._stats = RealtimeMuLawStats()
         self._prices = prices
+        self._dtmf_to_model = dtmf_to_model
         self._lost = False
         self._recoverable_error = False
         self._fatal_error: str | None = None

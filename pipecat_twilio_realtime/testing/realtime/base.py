@@ -52,6 +52,10 @@ class Call:
         self.reply_count = 0
         self.updated_once = False
         self.function_called = False
+        self.responses = 0  # responses started on this connection
+        self.pending_input_ms = 0.0  # caller audio committed since the last response started
+        self.pending_text_tokens = 0  # text items added since then (.usage)
+        self.pressed: str | None = None  # the key a user text item said was pressed, not yet answered
         self.warned_fields: set[str] = set()  # session.update fields already warned about
 
 
@@ -64,12 +68,14 @@ class StandInBase:
     _pacing_rng: random.Random
     model: str
     function_call: tuple[str, dict[str, Any]] | None
+    digit_calls: dict[str, tuple[str, dict[str, Any]]]
     faults: Faults
     received: list[dict[str, Any]]
     sent: list[dict[str, Any]]
     errors: list[dict[str, Any]]
     appended_audio: bytes
     reply_audio: bytes
+    reported_usage: list[dict[str, Any]]
     connections: list[dict[str, Any]]
     sessions: list[SessionRecord]
     _handlers: dict[str, Callable[[Call, dict[str, Any]], Awaitable[None]]]
@@ -78,6 +84,7 @@ class StandInBase:
         """The recordings and the server state (called by the subclass's ``__init__``)."""
         self.received, self.sent, self.errors = [], [], []
         self.appended_audio = self.reply_audio = b""
+        self.reported_usage = []
         self.connections, self.sessions = [], []
         self._server: Server | None = None
         self._raw: asyncio.Server | None = None
@@ -207,6 +214,8 @@ class StandInBase:
     async def _send(self, call: Call, event: dict[str, Any]) -> None:
         self._record(self.sent, event)
         call.record.sent.append(event)
+        if event["type"] == "response.done" and event["response"].get("usage"):
+            self.reported_usage.append(event["response"]["usage"])
         if event["type"] == "error":
             self.errors.append(event)
             logger.warning(f"{self} sent error: {event['error'].get('message')}")

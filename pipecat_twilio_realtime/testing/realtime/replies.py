@@ -7,6 +7,7 @@ the audio and keeps the conversation state.
 from __future__ import annotations
 
 import asyncio
+import re
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, Literal
 from ... import g711
 from ..clips import CLIP_TEXTS
 from .events import server_event
+from .usage import item_text, response_usage, text_tokens
 
 __all__ = [
     "NewId",
@@ -27,6 +29,7 @@ __all__ = [
     "function_call_item",
     "item_closing",
     "pcm24k_from_ulaw",
+    "pressed_digit",
     "reply_opening",
     "transcript_delta",
     "transcript_so_far",
@@ -36,6 +39,8 @@ NewId = Callable[[str], str]
 """Makes a fresh id from a prefix (``"event"`` → ``event_standin000042``)."""
 
 CancelReason = Literal["turn_detected", "client_cancelled"]
+
+_PRESSED = re.compile(r"\bpressed ([0-9*#])\b")
 
 
 @dataclass(eq=False)
@@ -49,6 +54,9 @@ class Reply:
     sent_bytes: int = 0
     cancel_reason: CancelReason | None = None
     function_call: tuple[str, str, str] | None = None  # (name, call_id, arguments JSON)
+    input_audio_ms: float = 0.0  # what went in, for its usage (.usage)
+    input_text_tokens: int = 0
+    cached_text_tokens: int = 0
 
 
 def _response(
@@ -75,8 +83,14 @@ def _response(
     }
     if status == "cancelled":
         response["status_details"] = {"type": "cancelled", "reason": reply.cancel_reason}
-    elif status == "completed":
-        response["usage"] = {"total_tokens": 0, "input_tokens": 0, "output_tokens": 0}
+    if status in ("completed", "cancelled"):
+        response["usage"] = response_usage(
+            input_audio_ms=reply.input_audio_ms,
+            input_text_tokens=reply.input_text_tokens,
+            cached_text_tokens=reply.cached_text_tokens,
+            output_audio_ms=reply.sent_bytes / 8,
+            output_text_tokens=text_tokens(item_text(item)),
+        )
     return response
 
 
@@ -212,3 +226,14 @@ def pcm24k_from_ulaw(ulaw: bytes) -> bytes:
     samples = array("h")
     samples.frombytes(g711.decode(ulaw))
     return array("h", (s for s in samples for _ in range(3))).tobytes()
+
+
+def pressed_digit(item: dict[str, Any]) -> str | None:
+    """The key a user text item says was pressed (``"The caller pressed 0."`` → ``"0"``), if any."""
+    if item.get("type") != "message" or item.get("role") != "user":
+        return None
+    for part in item.get("content") or []:
+        found = _PRESSED.search(part.get("text") or "") if part.get("type") == "input_text" else None
+        if found:
+            return found.group(1)
+    return None

@@ -47,19 +47,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from loguru import logger
 
 from ... import g711
 from ..clips import CLIP_NAMES
-from . import items
+from . import items, replies
 from .base import Call, EventPredicate
 from .faults import Faults
 from .pacing import ModelPacing, Pacing, SteadyPacing
 from .session import BYTES_PER_MS, format_type, merge_update, unmodelled_fields
 from .speaking import ReplyPlayer
+from .usage import item_text, text_tokens
 from .vad import EnergyVad
 from .validation import EventRejected
 
@@ -79,6 +80,8 @@ class RealtimeStandIn(ReplyPlayer):
         errors: The ``error`` events among :attr:`sent`.
         appended_audio: All bytes received through ``input_audio_buffer.append``, concatenated.
         reply_audio: All bytes sent in ``response.output_audio.delta`` events, concatenated.
+        reported_usage: The ``usage`` of every ``response.done`` sent, in order (GA shape, see
+            :mod:`.usage` for how the tokens are counted).
         connections: One dict per websocket accepted: ``path``, ``openai_beta`` (the
             ``OpenAI-Beta`` header or ``None``) and ``authorization_present`` (the header's
             value is never recorded).
@@ -101,6 +104,7 @@ class RealtimeStandIn(ReplyPlayer):
         session_confirm_delay: float = 0.0,
         model: str = "gpt-realtime",
         function_call: tuple[str, dict[str, Any]] | None = None,
+        digit_calls: Mapping[str, tuple[str, dict[str, Any]]] | None = None,
         session_limit_s: float | None = None,
         faults: Faults | None = None,
     ) -> None:
@@ -130,6 +134,9 @@ class RealtimeStandIn(ReplyPlayer):
             function_call: ``(name, arguments)``: answer the first caller turn with a call to that
                 function instead of speech; the next ``response.create`` (after the client adds its
                 ``function_call_output`` item) speaks the reply clip as usual.
+            digit_calls: ``{digit: (name, arguments)}``: answer a user text item saying a key was pressed
+                (``"The caller pressed 0."``, as ``dtmf_to_model`` sends it) with a call to that function,
+                at the next response; other digits get the usual reply clip.
             session_limit_s: End each session after this many seconds, as the real server does at its
                 60-minute limit: an ``error`` event with code ``session_expired``, then a close.
             faults: Every misbehaviour switch (:class:`~.faults.Faults`); when given, the switches above
@@ -153,6 +160,7 @@ class RealtimeStandIn(ReplyPlayer):
         self.pacing = SteadyPacing(speed, delta_ms) if speed is not None else pacing or ModelPacing()
         self.model = model
         self.function_call = function_call
+        self.digit_calls = dict(digit_calls or {})
         self.faults = faults or Faults(
             reply_format_override,
             close_mid_reply,
@@ -311,6 +319,7 @@ class RealtimeStandIn(ReplyPlayer):
 
     async def _commit_user_turn(self, call: Call, item_id: str, *, respond: bool) -> None:
         previous = call.last_item_id
+        call.pending_input_ms += call.buffer_ms
         await self._send(
             call, self._event("input_audio_buffer.committed", item_id=item_id, previous_item_id=previous)
         )
@@ -329,6 +338,8 @@ class RealtimeStandIn(ReplyPlayer):
 
     async def _on_item_create(self, call: Call, data: dict[str, Any]) -> None:
         item = items.create_item(call.items, data, self._new_id("item"))
+        call.pending_text_tokens += text_tokens(item_text(item))
+        call.pressed = replies.pressed_digit(item) or call.pressed
         await self._add_item(call, item, data.get("previous_item_id") or call.last_item_id)
 
     async def _on_item_delete(self, call: Call, data: dict[str, Any]) -> None:

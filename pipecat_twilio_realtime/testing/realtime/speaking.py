@@ -16,6 +16,7 @@ from . import pacing, replies
 from .base import Call, StandInBase
 from .replies import CancelReason, Reply
 from .session import format_type
+from .usage import text_tokens
 from .validation import EventRejected
 
 __all__ = ["ReplyPlayer"]
@@ -43,7 +44,11 @@ class ReplyPlayer(StandInBase):
 
     def _start_reply(self, call: Call) -> None:
         reply = Reply(self._new_id("resp"), self._new_id("item"), "")
-        if self.function_call is not None and call.user_turns > 0 and not call.function_called:
+        pressed, call.pressed = call.pressed, None
+        if pressed is not None and pressed in self.digit_calls:
+            name, arguments = self.digit_calls[pressed]
+            reply.function_call = (name, self._new_id("call"), json.dumps(arguments))
+        elif self.function_call is not None and call.user_turns > 0 and not call.function_called:
             call.function_called = True
             name, arguments = self.function_call
             reply.function_call = (name, self._new_id("call"), json.dumps(arguments))
@@ -54,8 +59,18 @@ class ReplyPlayer(StandInBase):
         else:
             reply.clip = self.reply_clips[call.reply_count % len(self.reply_clips)]
             call.reply_count += 1
+        self._take_input(call, reply)
         call.reply = reply
         reply.task = asyncio.create_task(self._run_reply(call, reply), name=f"{self} {reply.response_id}")
+
+    @staticmethod
+    def _take_input(call: Call, reply: Reply) -> None:
+        """What this response reads, for its usage: audio and text items since the last one, instructions."""
+        instructions = text_tokens(call.session.get("instructions"))
+        reply.input_audio_ms, call.pending_input_ms = call.pending_input_ms, 0.0
+        reply.input_text_tokens, call.pending_text_tokens = instructions + call.pending_text_tokens, 0
+        reply.cached_text_tokens = instructions if call.responses else 0
+        call.responses += 1
 
     async def _stop_reply(self, call: Call, reason: CancelReason | None = None) -> None:
         """Stop the reply in progress; with a reason, finish it as ``cancelled`` on the wire."""
