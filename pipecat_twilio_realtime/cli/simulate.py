@@ -2,6 +2,7 @@
 
     pipecat-twilio-simulate [--scenario plain|barge-in|long] [--caller-wav FILE] [--out out/heard.wav]
                             [--bot PATH | --url ws://HOST/ws] [--real-openai]
+                            [--network SPEC] [--seed N] [--send-ahead-ms MS] [--max-gap-ms MS]
 
 (or ``python -m pipecat_twilio_realtime.cli.simulate``). With no credentials and no network it starts the
 example bot shipped in the package (:mod:`pipecat_twilio_realtime.example`; ``--bot PATH``: your own
@@ -9,7 +10,11 @@ module with ``load_settings(env)`` and ``create_app(settings)``) on 127.0.0.1, p
 URL at :class:`~pipecat_twilio_realtime.testing.RealtimeStandIn`, and calls it with
 :class:`~pipecat_twilio_realtime.testing.SimulatedTwilioCaller`, exactly as Twilio Media Streams would.
 It then writes what the caller heard as a WAV, prints the bot's call summary and a verdict: speech or
-noise, every caller turn answered or not, bytes bit-exact or not, barge-in latency. The exit status is 0 only
+noise, every caller turn answered or not, bytes bit-exact or not, barge-in latency, and the gaps: ms of
+silence the caller heard inside bot speech because audio had not arrived (past ``--max-gap-ms`` the call
+fails). ``--network jitter=100ms,stall=250ms/5s`` puts a seeded impairment between caller and bot
+(:class:`~pipecat_twilio_realtime.testing.network.NetworkConfig` grammar); ``--send-ahead-ms`` sets the
+example bot's lead (0: Pipecat's real-time pacing), to hear what it buys. The exit status is 0 only
 for a clean call, 1 for a call that is not, 2 for a usage error (one line on stderr, with a hint).
 
 ``--url`` calls your own bot's media-stream websocket instead (the verdict then covers noise and
@@ -22,12 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import importlib
 import importlib.util
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeAlias
@@ -50,8 +57,18 @@ from ..testing import (
     refused_url,
     serve_app,
 )
+from ..testing.network import NetworkConfig
+from ..twilio.playout import DEFAULT_SEND_AHEAD_MS
 from .runner_bot import is_runner_bot, serve_runner_bot, summary_from_log
-from .verdict import FAULT_SCENARIOS, SimulationResult, bit_exact_fraction, judge, pcm_rms, print_result
+from .verdict import (
+    DEFAULT_MAX_GAP_MS,
+    FAULT_SCENARIOS,
+    SimulationResult,
+    bit_exact_fraction,
+    judge,
+    pcm_rms,
+    print_result,
+)
 
 __all__ = [
     "SimulationResult",
@@ -68,6 +85,10 @@ PACKAGED_BOT = "pipecat_twilio_realtime.example"
 SCENARIOS = ("plain", "barge-in", "long", "openai-down", "drop")
 MODULE_PROG = "python -m pipecat_twilio_realtime.cli.simulate"
 CONVERT_HINT = "convert it first, e.g. ffmpeg -i IN -ar 8000 -ac 1 -c:a pcm_s16le OUT.wav"
+NETWORK_HINT = (
+    "give KEY=VALUE pairs separated by commas (to_bot.KEY / to_caller.KEY: one direction), "
+    "e.g. --network jitter=100ms,stall=250ms/5s,seed=1"
+)
 
 
 class UsageError(ValueError):
@@ -202,6 +223,9 @@ async def run_simulation(
     real_openai: bool = False,
     turns: int = 4,
     quiet: bool = False,
+    network: NetworkConfig | None = None,
+    send_ahead_ms: float | None = None,
+    max_gap_ms: float = DEFAULT_MAX_GAP_MS,
 ) -> SimulationResult:
     """Run one simulated call and judge it.
 
@@ -215,18 +239,33 @@ async def run_simulation(
         real_openai: Use the real OpenAI Realtime API (needs ``OPENAI_API_KEY``).
         turns: Questions in the ``long`` scenario.
         quiet: Print no progress.
+        network: The impairment of the caller's websocket, each direction (``None``: loopback as it is).
+        send_ahead_ms: The example bot's send-ahead lead in ms (0: Pipecat's real-time pacing; ``None``:
+            :data:`~pipecat_twilio_realtime.twilio.playout.DEFAULT_SEND_AHEAD_MS`). Only for the example
+            bot: another bot's transport sets its own.
+        max_gap_ms: The most gap ms (silence inside bot speech) a clean call may have.
 
     Returns:
         The result.
 
     Raises:
-        UsageError: For an unusable ``caller_wav`` or ``bot``, or a bot at ``url`` that cannot be reached
-            or refuses the handshake.
+        UsageError: For an unusable ``caller_wav`` or ``bot``, a bot at ``url`` that cannot be reached
+            or refuses the handshake, or ``send_ahead_ms`` for a bot other than the example.
     """
     show = _printer(quiet)
     url_given = url
+    network = network or NetworkConfig()
     if url is not None and scenario in FAULT_SCENARIOS:
         raise UsageError(f"--scenario {scenario} needs the simulator's own stand-in: leave out --url")
+    if send_ahead_ms is not None and (url is not None or bot is not None):
+        raise UsageError(
+            "--send-ahead-ms sets the lead of the example bot the simulator starts; your own bot's "
+            "transport sets its own (SendAheadWebsocketTransport(send_ahead_ms=...)): leave it out"
+        )
+    if send_ahead_ms is not None and send_ahead_ms < 0:
+        raise UsageError(f"--send-ahead-ms {send_ahead_ms:g}: must be >= 0 (0: Pipecat's real-time pacing)")
+    # the example bot's lead (its own default unless given); another bot's transport is its own business
+    lead = None if url is not None or bot is not None else send_ahead_ms
     question = _read_caller_wav(caller_wav) if caller_wav else load_clip("caller_question")
     script = script_for(scenario, question, turns=turns)
     standin: RealtimeStandIn | None = None
@@ -260,6 +299,9 @@ async def run_simulation(
                     raise UsageError(f"--bot {bot}: {e} (its output: {bot_log})") from None
                 show(f"runner bot {bot} serving under Pipecat's runner on {url} (its log: {bot_log})")
         if url is None:
+            if lead is not None:
+                stack.enter_context(_example_lead(lead))
+                show(f"the example bot sends reply audio {lead:g} ms ahead of its play time")
             try:
                 app = module.create_app(module.load_settings(env))
             except ValueError as e:  # the bot's ConfigError
@@ -269,8 +311,10 @@ async def run_simulation(
             url = f"ws://127.0.0.1:{port}/ws"
             show(f"{'example bot' if bot is None else f'bot {bot}'} serving on 127.0.0.1:{port}")
         show(f"simulated Twilio caller dials {url} — scenario: {scenario}")
+        if network.impaired:
+            show(f"network between caller and bot: {network.describe()}")
         caller = SimulatedTwilioCaller(
-            url, script, custom_parameters={"caller": "+15550000000"}, on_progress=show
+            url, script, custom_parameters={"caller": "+15550000000"}, on_progress=show, network=network
         )
         report = await _place_call(caller, url)
         show("call ended")
@@ -282,7 +326,31 @@ async def run_simulation(
                         if bot_log is not None and (found := summary_from_log(bot_log.read_text())):
                             summaries.append(found)
                         await asyncio.sleep(0.05)
-    return judge(report, standin, summaries[0] if summaries else None, out, script, scenario)
+    summary = summaries[0] if summaries else None
+    result = judge(report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms)
+    result.network = network.describe() if network.impaired else "none"
+    if url_given is None and bot is None:
+        result.send_ahead_ms = DEFAULT_SEND_AHEAD_MS if lead is None else lead
+    return result
+
+
+@contextlib.contextmanager
+def _example_lead(send_ahead_ms: float) -> Iterator[None]:
+    """While the simulated call runs, the example bot's transport sends ``send_ahead_ms`` ahead.
+
+    The example builds its ``SendAheadWebsocketTransport`` with the default lead inside ``run_bot``; the
+    name it calls is swapped for one with this lead, and put back when the call is over.
+    """
+    from ..example import pipeline
+
+    name = "SendAheadWebsocketTransport"
+    original = getattr(pipeline, name)
+    namespace = vars(pipeline)  # the module's globals: what run_bot looks the name up in
+    namespace[name] = functools.partial(original, send_ahead_ms=send_ahead_ms)
+    try:
+        yield
+    finally:
+        namespace[name] = original
 
 
 def _prog() -> str:
@@ -297,6 +365,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of ms") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of ms >= 0")
     return value
 
 
@@ -334,9 +412,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--real-openai", action="store_true", help="use the real OpenAI API (needs OPENAI_API_KEY)"
     )
     parser.add_argument("--turns", type=_positive_int, default=4, help="questions in the long scenario")
+    parser.add_argument(
+        "--network",
+        metavar="SPEC",
+        default="",
+        help="impair the caller's websocket, e.g. jitter=100ms,stall=250ms/5s,delay=20ms (keys: delay, "
+        "jitter, dist, stall, batch, seed; to_bot./to_caller. for one direction; default: none)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the network's randomness (overrides seed= in --network)"
+    )
+    parser.add_argument(
+        "--send-ahead-ms",
+        type=_non_negative,
+        metavar="MS",
+        help=f"the example bot's send-ahead lead (default {DEFAULT_SEND_AHEAD_MS}; "
+        "0: Pipecat's real-time pacing)",
+    )
+    parser.add_argument(
+        "--max-gap-ms",
+        type=_non_negative,
+        metavar="MS",
+        default=DEFAULT_MAX_GAP_MS,
+        help=f"fail the call past this many ms of gaps inside bot speech (default {DEFAULT_MAX_GAP_MS:g})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--verbose", action="store_true", help="show the bot's and Pipecat's logs")
     args = parser.parse_args(argv)
+    try:
+        network = NetworkConfig.parse(args.network)
+    except ValueError as e:
+        print(f"{prog}: error: --{' '.join(str(e).split())}; {NETWORK_HINT}", file=sys.stderr)
+        return 2
+    if args.seed is not None:
+        network = dataclasses.replace(network, seed=args.seed)
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if args.verbose else "ERROR")
     try:
@@ -350,6 +459,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 real_openai=args.real_openai,
                 turns=args.turns,
                 quiet=args.quiet,
+                network=network,
+                send_ahead_ms=args.send_ahead_ms,
+                max_gap_ms=args.max_gap_ms,
             )
         )
     except UsageError as e:

@@ -19,9 +19,11 @@ from ..realtime import load_apology
 from ..testing import CallerReport, RealtimeStandIn, Speech
 
 __all__ = [
+    "DEFAULT_MAX_GAP_MS",
     "FAULT_SCENARIOS",
     "SimulationResult",
     "bit_exact_fraction",
+    "gaps_text",
     "judge",
     "pcm_rms",
     "print_result",
@@ -29,6 +31,8 @@ __all__ = [
 ]
 
 FAULT_SCENARIOS = {"openai-down": "OpenAI cannot be reached", "drop": "the OpenAI socket drops mid-reply"}
+DEFAULT_MAX_GAP_MS = 40.0
+"""Gap ms a call may have before the verdict fails it: two 20 ms frames (``docs/playout.md``, "Seeing it")."""
 
 
 @dataclass
@@ -50,6 +54,9 @@ class SimulationResult:
         reconnects: New OpenAI sessions the bot opened during the call (from its summary).
         longest_silence_s: The longest stretch the caller heard nothing, from the call's start to the
             last bot audio.
+        max_gap_ms: The most gap ms (silence inside bot speech) the call may have and still be clean.
+        network: The impairment between caller and bot, described (``"none"``: loopback as it is).
+        send_ahead_ms: The example bot's send-ahead lead (``None``: not the example bot, lead unknown).
     """
 
     report: CallerReport
@@ -65,6 +72,9 @@ class SimulationResult:
     apology_heard: bool = False
     reconnects: int = 0
     longest_silence_s: float = 0.0
+    max_gap_ms: float = DEFAULT_MAX_GAP_MS
+    network: str = "none"
+    send_ahead_ms: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -141,6 +151,8 @@ def judge(
     out: Path,
     script: Sequence[object],
     scenario: str,
+    *,
+    max_gap_ms: float = DEFAULT_MAX_GAP_MS,
 ) -> SimulationResult:
     """Judge one call: what the caller heard, turn by turn, and every reason it is not clean.
 
@@ -151,11 +163,12 @@ def judge(
         out: Where to write what the caller heard (WAV).
         script: The caller's script (its :class:`Speech` segments are the caller's turns).
         scenario: The scenario that ran.
+        max_gap_ms: The most gap ms the caller may hear inside bot speech (more is a problem).
 
     Returns:
         The result; ``problems`` is empty for a clean call.
     """
-    result = SimulationResult(report=report, summary=summary)
+    result = SimulationResult(report=report, summary=summary, max_gap_ms=max_gap_ms)
     result.wav_path = report.write_wav(out)
     detector = NoiseDetector()
     heard = bytes(report.heard)
@@ -192,6 +205,11 @@ def judge(
         result.problems.append("the OpenAI socket dropped and the bot did not reconnect")
     if not report.received_audio:
         result.problems.append("the caller heard nothing from the bot")
+    if report.gap_ms > max_gap_ms:
+        result.problems.append(
+            f"GAPS: the caller heard {report.gap_ms:.0f} ms of silence inside bot speech "
+            f"({report.gap_count} gap(s): audio had not arrived), over --max-gap-ms {max_gap_ms:g}"
+        )
     if result.answered_turns < result.caller_turns:
         vad = (
             f"the Realtime stand-in's VAD heard {result.vad_turns} speech turn(s)"
@@ -265,6 +283,15 @@ def verdict_lines(result: SimulationResult, scenario: str) -> list[str]:
     if result.bit_exact is not None:
         exact = "bit-exact" if result.bit_exact >= 0.999 else "NOT bit-exact"
         show(f"  bytes:     {exact} ({result.bit_exact:.2%} of received bytes identical to OpenAI's)")
+    if result.network != "none" or result.send_ahead_ms is not None:
+        lead = (
+            f"; the bot's send-ahead lead {result.send_ahead_ms:g} ms"
+            if result.send_ahead_ms is not None
+            else ""
+        )
+        show(f"  network:   {result.network}{lead}")
+    if report.heard:
+        show(f"  gaps:      {gaps_text(report)}, limit {result.max_gap_ms:g} ms")
     if scenario == "barge-in":
         latency = result.barge_in_ms
         shown = (
@@ -301,6 +328,23 @@ def print_result(result: SimulationResult, scenario: str) -> None:
     """
     for line in verdict_lines(result, scenario):
         print(line)
+
+
+def gaps_text(report: CallerReport) -> str:
+    """The gaps the caller heard, e.g. ``0 ms in 8.5 s of bot speech (0 gaps)``.
+
+    Args:
+        report: The simulated caller's report.
+
+    Returns:
+        The text.
+    """
+    count = report.gap_count
+    longest = f", longest {max(ms for _, ms in report.gaps):.0f} ms" if count else ""
+    return (
+        f"{report.gap_ms:.0f} ms in {report.bot_speech_s:.1f} s of bot speech "
+        f"({count} gap{'' if count == 1 else 's'}{longest})"
+    )
 
 
 def _short(value: Any) -> str:
