@@ -2,6 +2,7 @@
 
     pipecat-twilio-simulate [--scenario plain|barge-in|long] [--caller-wav FILE] [--out out/heard.wav]
                             [--bot PATH | --url ws://HOST/ws] [--real-openai]
+                            [--network SPEC] [--seed N] [--send-ahead-ms MS] [--max-gap-ms MS]
 
 (or ``python -m pipecat_twilio_realtime.cli.simulate``). With no credentials and no network it starts the
 example bot shipped in the package (:mod:`pipecat_twilio_realtime.example`; ``--bot PATH``: your own
@@ -9,7 +10,11 @@ module with ``load_settings(env)`` and ``create_app(settings)``) on 127.0.0.1, p
 URL at :class:`~pipecat_twilio_realtime.testing.RealtimeStandIn`, and calls it with
 :class:`~pipecat_twilio_realtime.testing.SimulatedTwilioCaller`, exactly as Twilio Media Streams would.
 It then writes what the caller heard as a WAV, prints the bot's call summary and a verdict: speech or
-noise, every caller turn answered or not, bytes bit-exact or not, barge-in latency. The exit status is 0 only
+noise, every caller turn answered or not, bytes bit-exact or not, barge-in latency, and the gaps: ms of
+silence the caller heard inside bot speech because audio had not arrived (past ``--max-gap-ms`` the call
+fails). ``--network jitter=100ms,stall=250ms/5s`` puts a seeded impairment between caller and bot
+(:class:`~pipecat_twilio_realtime.testing.network.NetworkConfig` grammar); ``--send-ahead-ms`` sets the
+example bot's lead (0: Pipecat's real-time pacing), to hear what it buys. The exit status is 0 only
 for a clean call, 1 for a call that is not, 2 for a usage error (one line on stderr, with a hint).
 
 ``--url`` calls your own bot's media-stream websocket instead (the verdict then covers noise and
@@ -22,14 +27,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import importlib
 import importlib.util
-import math
 import os
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeAlias
@@ -37,9 +42,6 @@ from typing import Any, TypeAlias
 from loguru import logger
 from websockets.exceptions import InvalidStatus, InvalidURI
 
-from .. import g711
-from ..observe.noise import NoiseDetector
-from ..realtime import load_apology
 from ..testing import (
     CallerReport,
     Dtmf,
@@ -55,7 +57,18 @@ from ..testing import (
     refused_url,
     serve_app,
 )
+from ..testing.network import NetworkConfig
+from ..twilio.playout import DEFAULT_SEND_AHEAD_MS
 from .runner_bot import is_runner_bot, serve_runner_bot, summary_from_log
+from .verdict import (
+    DEFAULT_MAX_GAP_MS,
+    FAULT_SCENARIOS,
+    SimulationResult,
+    bit_exact_fraction,
+    judge,
+    pcm_rms,
+    print_result,
+)
 
 __all__ = [
     "SimulationResult",
@@ -70,69 +83,16 @@ __all__ = [
 Segment: TypeAlias = Speech | Silence | Dtmf | WaitForBotAudio | WaitForBotSilence
 PACKAGED_BOT = "pipecat_twilio_realtime.example"
 SCENARIOS = ("plain", "barge-in", "long", "openai-down", "drop")
-FAULT_SCENARIOS = {"openai-down": "OpenAI cannot be reached", "drop": "the OpenAI socket drops mid-reply"}
 MODULE_PROG = "python -m pipecat_twilio_realtime.cli.simulate"
 CONVERT_HINT = "convert it first, e.g. ffmpeg -i IN -ar 8000 -ac 1 -c:a pcm_s16le OUT.wav"
+NETWORK_HINT = (
+    "give KEY=VALUE pairs separated by commas (to_bot.KEY / to_caller.KEY: one direction), "
+    "e.g. --network jitter=100ms,stall=250ms/5s,seed=1"
+)
 
 
 class UsageError(ValueError):
     """The command was asked for something it cannot do (bad file, unreachable bot); one line, with a hint."""
-
-
-@dataclass
-class SimulationResult:
-    """The outcome of one simulated call.
-
-    Parameters:
-        report: The simulated Twilio side's report.
-        summary: The bot's ``MediaStatsObserver`` summary (when the bot ran in this process).
-        noise: Noise reasons found in what the caller heard.
-        bit_exact: Fraction of received bytes identical to what the Realtime stand-in sent (offline only).
-        wav_path: Where the heard audio was written.
-        problems: Why the call is not clean (empty when it is).
-        caller_turns: How many times the caller spoke.
-        answered_turns: How many of those the bot answered (bot audio arrived after the caller stopped).
-        caller_rms: The caller's speech level (RMS of its PCM16 samples).
-        vad_turns: Speech turns the Realtime stand-in's VAD detected (``None`` without our stand-in).
-        apology_heard: Whether the bot's fallback apology reached the caller, bit-exact.
-        reconnects: New OpenAI sessions the bot opened during the call (from its summary).
-        longest_silence_s: The longest stretch the caller heard nothing, from the call's start to the
-            last bot audio.
-    """
-
-    report: CallerReport
-    summary: dict[str, Any] | None = None
-    noise: list[str] = field(default_factory=list)
-    bit_exact: float | None = None
-    wav_path: Path | None = None
-    problems: list[str] = field(default_factory=list)
-    caller_turns: int = 0
-    answered_turns: int = 0
-    caller_rms: float = 0.0
-    vad_turns: int | None = None
-    apology_heard: bool = False
-    reconnects: int = 0
-    longest_silence_s: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        """Whether the call was clean: speech, every turn answered, exact bytes, no protocol violation."""
-        return not self.problems
-
-    @property
-    def heard_s(self) -> float:
-        """Seconds of bot audio the caller heard (flushed audio excluded)."""
-        return len(self.report.heard) / 8000
-
-    @property
-    def call_s(self) -> float:
-        """Seconds of the whole call as the caller's ear got it (the WAV's length)."""
-        return len(self.report.timeline) / 8000
-
-    @property
-    def barge_in_ms(self) -> list[float]:
-        """Per barge-in: ms from the caller's first interrupting speech frame to the ``clear`` reaching it."""
-        return [s * 1000 for s in self.report.barge_in_latencies_s]
 
 
 def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segment]:
@@ -164,53 +124,6 @@ def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segmen
     if scenario == "long":
         return greeting + turn * turns
     raise ValueError(f"unknown scenario {scenario!r}; choose from {', '.join(SCENARIOS)}")
-
-
-def bit_exact_fraction(received: bytes, produced: bytes, chunk: int = 160) -> float:
-    """Fraction of ``received`` found, chunk by chunk and in order, in ``produced`` (0x7F taken as 0xFF).
-
-    Audio flushed by a barge-in is skipped over; the last partial chunk of each reply, which Pipecat's
-    output transport pads with silence (0xFF), counts when its unpadded part matches.
-
-    Args:
-        received: μ-law bytes the caller received.
-        produced: μ-law bytes the Realtime server sent.
-        chunk: Bytes per comparison (one 20 ms message).
-
-    Returns:
-        A fraction from 0 to 1 (1 for nothing received).
-    """
-    produced = produced.replace(b"\x7f", b"\xff")
-    received = received.replace(b"\x7f", b"\xff")
-    position = matched = 0
-    for i in range(0, len(received), chunk):
-        piece = received[i : i + chunk]
-        found = produced.find(piece, position)
-        if found < 0:
-            body = piece.rstrip(b"\xff")
-            found = produced.find(body, position) if body else position
-            if found < 0:
-                continue
-            piece = body
-        matched += len(received[i : i + chunk])
-        position = found + len(piece)
-    return matched / len(received) if received else 1.0
-
-
-def pcm_rms(ulaw: bytes) -> float:
-    """The level of μ-law audio: RMS of its PCM16 samples (0 for silence, 32767 for full scale).
-
-    Args:
-        ulaw: μ-law bytes.
-
-    Returns:
-        The RMS in PCM16 units.
-    """
-    return g711.rms(g711.decode(ulaw))
-
-
-def _dbfs(rms: float) -> str:
-    return f"{20 * math.log10(rms / 32768):.0f} dBFS" if rms > 0 else "-inf dBFS"
 
 
 def _read_caller_wav(path: Path) -> bytes:
@@ -310,6 +223,9 @@ async def run_simulation(
     real_openai: bool = False,
     turns: int = 4,
     quiet: bool = False,
+    network: NetworkConfig | None = None,
+    send_ahead_ms: float | None = None,
+    max_gap_ms: float = DEFAULT_MAX_GAP_MS,
 ) -> SimulationResult:
     """Run one simulated call and judge it.
 
@@ -323,18 +239,33 @@ async def run_simulation(
         real_openai: Use the real OpenAI Realtime API (needs ``OPENAI_API_KEY``).
         turns: Questions in the ``long`` scenario.
         quiet: Print no progress.
+        network: The impairment of the caller's websocket, each direction (``None``: loopback as it is).
+        send_ahead_ms: The example bot's send-ahead lead in ms (0: Pipecat's real-time pacing; ``None``:
+            :data:`~pipecat_twilio_realtime.twilio.playout.DEFAULT_SEND_AHEAD_MS`). Only for the example
+            bot: another bot's transport sets its own.
+        max_gap_ms: The most gap ms (silence inside bot speech) a clean call may have.
 
     Returns:
         The result.
 
     Raises:
-        UsageError: For an unusable ``caller_wav`` or ``bot``, or a bot at ``url`` that cannot be reached
-            or refuses the handshake.
+        UsageError: For an unusable ``caller_wav`` or ``bot``, a bot at ``url`` that cannot be reached
+            or refuses the handshake, or ``send_ahead_ms`` for a bot other than the example.
     """
     show = _printer(quiet)
     url_given = url
+    network = network or NetworkConfig()
     if url is not None and scenario in FAULT_SCENARIOS:
         raise UsageError(f"--scenario {scenario} needs the simulator's own stand-in: leave out --url")
+    if send_ahead_ms is not None and (url is not None or bot is not None):
+        raise UsageError(
+            "--send-ahead-ms sets the lead of the example bot the simulator starts; your own bot's "
+            "transport sets its own (SendAheadWebsocketTransport(send_ahead_ms=...)): leave it out"
+        )
+    if send_ahead_ms is not None and send_ahead_ms < 0:
+        raise UsageError(f"--send-ahead-ms {send_ahead_ms:g}: must be >= 0 (0: Pipecat's real-time pacing)")
+    # the example bot's lead (its own default unless given); another bot's transport is its own business
+    lead = None if url is not None or bot is not None else send_ahead_ms
     question = _read_caller_wav(caller_wav) if caller_wav else load_clip("caller_question")
     script = script_for(scenario, question, turns=turns)
     standin: RealtimeStandIn | None = None
@@ -368,6 +299,9 @@ async def run_simulation(
                     raise UsageError(f"--bot {bot}: {e} (its output: {bot_log})") from None
                 show(f"runner bot {bot} serving under Pipecat's runner on {url} (its log: {bot_log})")
         if url is None:
+            if lead is not None:
+                stack.enter_context(_example_lead(lead))
+                show(f"the example bot sends reply audio {lead:g} ms ahead of its play time")
             try:
                 app = module.create_app(module.load_settings(env))
             except ValueError as e:  # the bot's ConfigError
@@ -377,8 +311,10 @@ async def run_simulation(
             url = f"ws://127.0.0.1:{port}/ws"
             show(f"{'example bot' if bot is None else f'bot {bot}'} serving on 127.0.0.1:{port}")
         show(f"simulated Twilio caller dials {url} — scenario: {scenario}")
+        if network.impaired:
+            show(f"network between caller and bot: {network.describe()}")
         caller = SimulatedTwilioCaller(
-            url, script, custom_parameters={"caller": "+15550000000"}, on_progress=show
+            url, script, custom_parameters={"caller": "+15550000000"}, on_progress=show, network=network
         )
         report = await _place_call(caller, url)
         show("call ended")
@@ -390,150 +326,31 @@ async def run_simulation(
                         if bot_log is not None and (found := summary_from_log(bot_log.read_text())):
                             summaries.append(found)
                         await asyncio.sleep(0.05)
-    return _judge(report, standin, summaries[0] if summaries else None, out, script, scenario)
-
-
-def _judge(
-    report: CallerReport,
-    standin: RealtimeStandIn | None,
-    summary: dict[str, Any] | None,
-    out: Path,
-    script: Sequence[Segment],
-    scenario: str,
-) -> SimulationResult:
-    result = SimulationResult(report=report, summary=summary)
-    result.wav_path = report.write_wav(out)
-    detector = NoiseDetector()
-    heard = bytes(report.heard)
-    found = {
-        f.reason
-        for i in range(0, len(heard), 160)
-        for f in detector.feed(heard[i : i + 160], chunk_start=i == 0)
-    }
-    result.noise = sorted(found | set((summary or {}).get("noise", {})))
-    speech = [s for s in script if isinstance(s, Speech)]
-    result.caller_turns = len(speech)
-    result.answered_turns = min(len(report.reply_latencies_s), len(speech))
-    result.caller_rms = pcm_rms(b"".join(s.ulaw for s in speech))
-    if standin is not None:
-        result.vad_turns = sum(
-            1 for e in standin.sent if e.get("type") == "input_audio_buffer.speech_started"
-        )
-    answer = "first bot audio after caller speech"
-    answered = any(what.startswith(answer) for _, what in report.events)
-    # dead air: from the call's start when the caller only listens, else from the first answer on
-    result.longest_silence_s = report.longest_silence_s(answer if speech and answered else None)
-    result.reconnects = int(((summary or {}).get("realtime") or {}).get("reconnects", 0))
-    apology = load_apology().replace(b"\x7f", b"\xff")
-    apology += b"\xff" * (-len(apology) % 160)  # the transport pads the last chunk with silence (0xFF)
-    result.apology_heard = apology in bytes(report.received_audio).replace(b"\x7f", b"\xff")
-    if scenario == "openai-down":
-        if not result.apology_heard:
-            result.problems.append("OpenAI was unreachable and the caller did not hear the apology")
-        if not report.bot_closed_first:
-            result.problems.append("OpenAI was unreachable and the bot did not end the call")
-    elif result.apology_heard:
-        result.problems.append("the bot gave up on the call (the caller heard the apology)")
-    if scenario == "drop" and result.reconnects < 1:
-        result.problems.append("the OpenAI socket dropped and the bot did not reconnect")
-    if not report.received_audio:
-        result.problems.append("the caller heard nothing from the bot")
-    if result.answered_turns < result.caller_turns:
-        vad = (
-            f"the Realtime stand-in's VAD heard {result.vad_turns} speech turn(s)"
-            if result.vad_turns is not None
-            else "no VAD count: the bot's Realtime server is not the simulator's stand-in"
-        )
-        result.problems.append(
-            f"the bot answered {result.answered_turns} of {result.caller_turns} caller turn(s) "
-            f"(caller audio RMS {result.caller_rms:.0f} = {_dbfs(result.caller_rms)}; {vad})"
-        )
-    if result.noise:
-        result.problems.append(f"NOISE: {', '.join(result.noise)}")
-    if report.violations:
-        result.problems.append(
-            f"{len(report.violations)} message(s) Twilio would reject: {report.violations[0]}"
-        )
-    if scenario == "barge-in" and not report.barge_in_latencies_s:
-        result.problems.append("barge-in: the bot never cleared Twilio")
-    if standin is not None:
-        produced = standin.reply_audio + (apology if result.apology_heard else b"")
-        result.bit_exact = bit_exact_fraction(bytes(report.received_audio), produced)
-        if result.bit_exact < 0.999:
-            result.problems.append(f"only {result.bit_exact:.1%} of the bytes reached Twilio unchanged")
+    summary = summaries[0] if summaries else None
+    result = judge(report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms)
+    result.network = network.describe() if network.impaired else "none"
+    if url_given is None and bot is None:
+        result.send_ahead_ms = DEFAULT_SEND_AHEAD_MS if lead is None else lead
     return result
 
 
-def _print_result(result: SimulationResult, scenario: str) -> None:
-    report = result.report
-    print()
-    print(
-        f"Caller heard {result.heard_s:.1f} s of bot audio in a {result.call_s:.1f} s call "
-        f"-> {result.wav_path}"
-    )
-    print(
-        f"Twilio side: sent {report.media_sent} media ({report.ulaw_bytes_sent} B), received "
-        f"{report.media_received} media ({len(report.received_audio)} B), marks {len(report.marks_played)} "
-        f"played / {len(report.marks_flushed)} flushed, clears {report.clears}, "
-        f"violations {len(report.violations)}"
-    )
-    if result.summary:
-        # The bot's own barge_in_latency_ms is left out on purpose: it starts at the VAD's speech_started,
-        # after the detection delay. The verdict below gives the one latency the caller lives through.
-        keys = ("rx_bytes", "tx_bytes", "bot_turns", "barge_ins", "first_reply_ms")
-        shown = ", ".join(f"{k}={_short(result.summary.get(k))}" for k in keys)
-        print(f"Bot's call summary (MediaStatsObserver): {shown}")
-    print("Verdict:")
-    if result.noise:
-        audio = f"NOISE ({', '.join(result.noise)})"
-    elif not report.heard:
-        audio = "nothing heard"
-    else:
-        audio = "speech"
-    print(f"  audio:     {audio}")
-    vad = f", stand-in VAD heard {result.vad_turns}" if result.vad_turns is not None else ""
-    if result.caller_turns:
-        print(
-            f"  turns:     {result.answered_turns} of {result.caller_turns} caller turn(s) answered "
-            f"(caller audio RMS {result.caller_rms:.0f} = {_dbfs(result.caller_rms)}{vad})"
-        )
-    if result.bit_exact is not None:
-        exact = "bit-exact" if result.bit_exact >= 0.999 else "NOT bit-exact"
-        print(f"  bytes:     {exact} ({result.bit_exact:.2%} of received bytes identical to OpenAI's)")
-    if scenario == "barge-in":
-        latency = result.barge_in_ms
-        shown = (
-            f"{latency[0]:.0f} ms from the caller's first interrupting speech frame to Twilio's clear"
-            if latency
-            else "no clear received"
-        )
-        print(f"  barge-in:  {shown}")
-    if scenario in FAULT_SCENARIOS or result.apology_heard or result.reconnects:
-        print(f"  fault:     {FAULT_SCENARIOS.get(scenario, 'none injected')}")
-        heard = "the spoken apology (bit-exact)" if result.apology_heard else "no apology"
-        since = "the first answer" if result.caller_turns else "the call's start"
-        print(f"  heard:     {heard}; longest silence since {since}: {result.longest_silence_s:.1f} s")
-        if report.bot_closed_first:
-            ending = f"the bot ended the call {result.call_s:.1f} s in"
-        else:
-            ending = "the caller hung up at the end of its script"
-        recovery = (
-            f", after {result.reconnects} reconnect(s) with the conversation carried over"
-            if result.reconnects
-            else ""
-        )
-        print(f"  ending:    {ending}{recovery}")
-    if tokens := (result.summary or {}).get("tokens"):  # the bot's summed response.done usage
-        cost = (result.summary or {}).get("cost_usd")
-        priced = f"≈ ${cost:.3f}" if cost is not None else "no price for this model"
-        print(f"  tokens:    {tokens['input']} in / {tokens['output']} out, {priced}")
-    print(f"  result:    {'OK' if result.ok else 'FAILED: ' + '; '.join(result.problems)}")
+@contextlib.contextmanager
+def _example_lead(send_ahead_ms: float) -> Iterator[None]:
+    """While the simulated call runs, the example bot's transport sends ``send_ahead_ms`` ahead.
 
+    The example builds its ``SendAheadWebsocketTransport`` with the default lead inside ``run_bot``; the
+    name it calls is swapped for one with this lead, and put back when the call is over.
+    """
+    from ..example import pipeline
 
-def _short(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(f"{v:.0f}" for v in value) + "]"
-    return str(value)
+    name = "SendAheadWebsocketTransport"
+    original = getattr(pipeline, name)
+    namespace = vars(pipeline)  # the module's globals: what run_bot looks the name up in
+    namespace[name] = functools.partial(original, send_ahead_ms=send_ahead_ms)
+    try:
+        yield
+    finally:
+        namespace[name] = original
 
 
 def _prog() -> str:
@@ -548,6 +365,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of ms") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of ms >= 0")
     return value
 
 
@@ -585,9 +412,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--real-openai", action="store_true", help="use the real OpenAI API (needs OPENAI_API_KEY)"
     )
     parser.add_argument("--turns", type=_positive_int, default=4, help="questions in the long scenario")
+    parser.add_argument(
+        "--network",
+        metavar="SPEC",
+        default="",
+        help="impair the caller's websocket, e.g. jitter=100ms,stall=250ms/5s,delay=20ms (keys: delay, "
+        "jitter, dist, stall, batch, seed; to_bot./to_caller. for one direction; default: none)",
+    )
+    parser.add_argument(
+        "--seed", type=int, help="seed of the network's randomness (overrides seed= in --network)"
+    )
+    parser.add_argument(
+        "--send-ahead-ms",
+        type=_non_negative,
+        metavar="MS",
+        help=f"the example bot's send-ahead lead (default {DEFAULT_SEND_AHEAD_MS}; "
+        "0: Pipecat's real-time pacing)",
+    )
+    parser.add_argument(
+        "--max-gap-ms",
+        type=_non_negative,
+        metavar="MS",
+        default=DEFAULT_MAX_GAP_MS,
+        help=f"fail the call past this many ms of gaps inside bot speech (default {DEFAULT_MAX_GAP_MS:g})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--verbose", action="store_true", help="show the bot's and Pipecat's logs")
     args = parser.parse_args(argv)
+    try:
+        network = NetworkConfig.parse(args.network)
+    except ValueError as e:
+        print(f"{prog}: error: --{' '.join(str(e).split())}; {NETWORK_HINT}", file=sys.stderr)
+        return 2
+    if args.seed is not None:
+        network = dataclasses.replace(network, seed=args.seed)
     logger.remove()
     logger.add(sys.stderr, level="DEBUG" if args.verbose else "ERROR")
     try:
@@ -601,12 +459,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                 real_openai=args.real_openai,
                 turns=args.turns,
                 quiet=args.quiet,
+                network=network,
+                send_ahead_ms=args.send_ahead_ms,
+                max_gap_ms=args.max_gap_ms,
             )
         )
     except UsageError as e:
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    _print_result(result, args.scenario)
+    print_result(result, args.scenario)
     return 0 if result.ok else 1
 
 

@@ -64,7 +64,12 @@ def test_barge_in_verdict_prints_one_latency(tmp_path: Path) -> None:
     run = simulate("--scenario", "barge-in", "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "barge_in_latency_ms" not in run.stdout and "barge_in_ms" not in run.stdout
-    lines = [line for line in run.stdout.splitlines() if " ms " in line]
+    # one latency: the gaps and network lines are durations of audio, not latencies
+    lines = [
+        line
+        for line in run.stdout.splitlines()
+        if " ms " in line and not line.startswith(("  gaps:", "  network:"))
+    ]
     assert (
         len(lines) == 1 and "from the caller's first interrupting speech frame to Twilio's clear" in lines[0]
     )
