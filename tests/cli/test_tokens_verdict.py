@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from pipecat_twilio_realtime.cli.runner_bot import summary_from_log
-from pipecat_twilio_realtime.cli.simulate import SimulationResult, _print_result, run_simulation
+from pipecat_twilio_realtime.cli.simulate import SimulationResult, run_simulation
+from pipecat_twilio_realtime.cli.verdict import print_result
 from pipecat_twilio_realtime.realtime.pricing import estimate_cost, prices_for
 from pipecat_twilio_realtime.realtime.usage import TokenUsage
 from pipecat_twilio_realtime.testing import CallerReport
@@ -25,7 +26,7 @@ async def test_verdict_prints_the_calls_tokens_and_cost(
     prices = prices_for(realtime["model"])
     assert prices is not None
     capsys.readouterr()
-    _print_result(result, "plain")
+    print_result(result, "plain")
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("  tokens:")]
     cost = estimate_cost(usage, prices)
     assert lines == [f"  tokens:    {usage.input_tokens} in / {usage.output_tokens} out, ≈ ${cost:.3f}"]
@@ -42,5 +43,5 @@ def test_a_runner_bots_ws_stop_line_gives_tokens_and_cost() -> None:
 def test_verdict_without_a_price_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = SimulationResult(report=CallerReport(stream_sid="MZ1"), wav_path=tmp_path / "h.wav")
     result.summary = {"tokens": {"input": 7, "output": 9}, "cost_usd": None}
-    _print_result(result, "plain")
+    print_result(result, "plain")
     assert "  tokens:    7 in / 9 out, no price for this model" in capsys.readouterr().out
