@@ -14,9 +14,10 @@ pacing; the simulated Twilio callers run here):
   mark per delta, ``clear`` + truncate at the last echoed mark on ``speech_started``).
 
 Conditions (``testing/network.py``, seeded with the repeat's index): none; jitter 20/50/100 ms on both
-directions (``|N(0, jitter)|`` extra delay per message, in order as TCP keeps it); a 250 ms stall every 5 s
-bot → caller only. For one condition all stacks' calls run at the same time, so they share the machine's
-load; conditions and repeats run one after another.
+directions (``|N(0, jitter)|`` extra delay per message, in order as TCP keeps it); 50 ms bot → caller only
+(so mark echoes and the caller's speech are not delayed); a 250 ms stall every 5 s bot → caller only. For
+one condition all stacks' calls run at the same time, so they share the machine's load; conditions and
+repeats run one after another, after one unmeasured warm-up call per stack.
 
 One call: the caller waits for the greeting, talks over it after 1.5 s of audio (barge-in), waits for the
 answer, asks a question and listens to the whole answer (~10 s of bot speech). Per call:
@@ -30,7 +31,8 @@ answer, asks a question and listens to the whole answer (~10 s of bot speech). P
   ``audio_end_ms`` of the first ``conversation.item.truncate`` the stand-in received after the caller
   started talking (positive: the truncate says less than was heard).
 
-Medians over the repeats.
+``lag ms``: how late this process's event loop (callers, network links, stand-ins) ran at worst during the
+call, a gauge of the machine's load at that moment. Medians over the repeats.
 """
 
 from __future__ import annotations
@@ -100,6 +102,7 @@ CONDITIONS: dict[str, str] = {
     "jitter 20ms": "jitter=20ms",
     "jitter 50ms": "jitter=50ms",
     "jitter 100ms": "jitter=100ms",
+    "jitter 50ms bot->caller": "to_caller.jitter=50ms",
     "stall 250ms/5s": "to_caller.stall=250ms/5s",
 }
 """Network conditions: a name and its ``NetworkConfig.parse`` text (the seed is added per repeat)."""
@@ -137,6 +140,7 @@ class CallResult:
     truncation_error_ms: float
     error_at_truncate_ms: float
     bot_speech_s: float
+    loop_lag_ms: float = math.nan
 
 
 def script(quick: bool) -> list[Segment]:
@@ -144,12 +148,15 @@ def script(quick: bool) -> list[Segment]:
     interrupt = load_clip("caller_interrupt")
     if quick:
         return [
-            WaitForBotAudio(after_s=0.5, timeout_s=8.0),
+            WaitForBotAudio(after_s=0.2, timeout_s=8.0),
+            Silence(0.3),
             Speech(interrupt[:5600], BARGE_LABEL),
             Silence(0.2),
         ]
     return [
-        WaitForBotAudio(after_s=1.5, timeout_s=8.0),
+        # a fixed time, not WaitForBotAudio(after_s=1.5): that needs 1.5 s without a gap
+        WaitForBotAudio(after_s=0.2, timeout_s=8.0),
+        Silence(1.3),
         Speech(interrupt, BARGE_LABEL),
         WaitForBotAudio(after_s=0.2, timeout_s=8.0),
         WaitForBotSilence(),
@@ -206,6 +213,33 @@ def measure(
     return CallResult(gap_per_min, report.gap_count, per_stall, barge_in, error, at_truncate, speech)
 
 
+class LagMonitor:
+    """The longest this process's event loop was late while it ran (callers, links and stand-ins live here).
+
+    A late loop delays the callers' 20 ms clocks and the stand-ins' replies alike: a call measured while
+    it was hundreds of ms late says more about the machine's load than about the stack.
+    """
+
+    def __init__(self, period_s: float = 0.005) -> None:
+        self.period_s = period_s
+        self.max_lag_s = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.monotonic()
+            await asyncio.sleep(self.period_s)
+            self.max_lag_s = max(self.max_lag_s, time.monotonic() - before - self.period_s)
+
+    def __enter__(self) -> LagMonitor:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+
 class StackUnderTest:
     """One stack's stand-in and bot process, kept for the whole run; it places one call at a time."""
 
@@ -245,7 +279,7 @@ class StackUnderTest:
             f"ws://127.0.0.1:{self.port}/ws", script(quick), network=network, linger_s=0.2 if quick else 0.5
         )
         report = await caller.run()
-        await asyncio.sleep(0.2)  # a truncate still in flight
+        await asyncio.sleep(0.1 if quick else 0.2)  # a truncate still in flight
         return measure(report, self.standin.truncates[first:], network.to_caller.stall_every_s)
 
 
@@ -255,14 +289,18 @@ async def run(stacks: list[str], conditions: dict[str, str], repeats: int, quick
     await asyncio.gather(*(s.start() for s in under))
     results: dict[str, dict[str, list[CallResult]]] = {s: {c: [] for c in conditions} for s in stacks}
     try:
+        if not quick:  # one unmeasured call each: the first call of a fresh process pays its warm-up
+            await asyncio.gather(*(s.call(NetworkConfig(), quick) for s in under))
         for repeat in range(repeats):
             for condition, setting in conditions.items():
                 text = ",".join(part for part in (setting, f"seed={repeat}") if part)
                 network = NetworkConfig.parse(text)
-                done = await asyncio.gather(*(s.call(network, quick) for s in under))
+                with LagMonitor() as lag:
+                    done = await asyncio.gather(*(s.call(network, quick) for s in under))
                 for s, result in zip(under, done, strict=True):
+                    result.loop_lag_ms = lag.max_lag_s * 1000
                     results[s.name][condition].append(result)
-                await asyncio.sleep(0.3)  # the bots tear the call down
+                await asyncio.sleep(0.1 if quick else 0.3)  # the bots tear the call down
     finally:
         await asyncio.gather(*(s.stop() for s in under))
     return results
@@ -280,6 +318,7 @@ FIGURES = (
     "barge_in_ms",
     "truncation_error_ms",
     "error_at_truncate_ms",
+    "loop_lag_ms",
 )
 
 
@@ -305,16 +344,16 @@ def print_table(summary: dict[str, dict[str, dict[str, float]]]) -> None:
         return f"{'-' if math.isnan(value) else f'{value:.{digits}f}':>{width}}"
 
     print(
-        f"  {'stack':<14} {'network':<15} {'gap ms/min':>10} {'gaps':>5} {'gap ms/stall':>12} "
-        f"{'barge-in ms':>11} {'trunc err ms':>12} {'at truncate':>11} {'speech s':>8}"
+        f"  {'stack':<14} {'network':<23} {'gap ms/min':>10} {'gaps':>5} {'gap ms/stall':>12} "
+        f"{'barge-in ms':>11} {'trunc err ms':>12} {'at truncate':>11} {'speech s':>8} {'lag ms':>6}"
     )
     for stack, by_condition in summary.items():
         for condition, m in by_condition.items():
             print(
-                f"  {stack:<14} {condition:<15} {cell(m['gap_ms_per_min'], 10)} {cell(m['gap_count'], 5)} "
+                f"  {stack:<14} {condition:<23} {cell(m['gap_ms_per_min'], 10)} {cell(m['gap_count'], 5)} "
                 f"{cell(m['gap_ms_per_stall'], 12)} {cell(m['barge_in_ms'], 11)} "
                 f"{cell(m['truncation_error_ms'], 12)} {cell(m['error_at_truncate_ms'], 11)} "
-                f"{cell(m['bot_speech_s'], 8, 1)}"
+                f"{cell(m['bot_speech_s'], 8, 1)} {cell(m['loop_lag_ms'], 6)}"
             )
 
 

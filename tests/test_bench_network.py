@@ -10,7 +10,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ["ours", "ours-lead0", "ours-lead250", "ours-lead1000", "stock", "relay"]
-CONDITIONS = ["none", "jitter 20ms", "jitter 50ms", "jitter 100ms", "stall 250ms/1s"]
+CONDITIONS = [
+    "none",
+    "jitter 20ms",
+    "jitter 50ms",
+    "jitter 100ms",
+    "jitter 50ms bot->caller",
+    "stall 250ms/1s",
+]
 ALWAYS = ["gap_ms_per_min", "barge_in_ms", "truncation_error_ms", "error_at_truncate_ms", "bot_speech_s"]
 
 
