@@ -18,7 +18,8 @@ them per stack): ``BENCH_OUT_CHUNKS`` (``audio_out_10ms_chunks``), ``BENCH_IN_FR
 service decides), ``BENCH_OBSERVER`` (1/0), ``BENCH_GUARD`` (1/0), ``BENCH_INTERPOLATE`` (0: the playback
 tracker before issue 15), ``BENCH_WORKER`` (``recommended``: ``recommended_worker_params()`` and
 ``recommended_user_aggregator_params()``; ``lean``: the same with ``lean=True``; ``stock``: Pipecat's
-defaults). Unset, they are the package's recommended values (and Pipecat's defaults for the stock stack).
+defaults), ``BENCH_SEND_AHEAD_MS`` (ours: ``SendAheadWebsocketTransport`` with this lead, as the example
+bot runs it). Unset, they are the package's recommended values (and Pipecat's defaults for the stock stack).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from pipecat_twilio_realtime import (
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
     PlaybackTracker,
+    SendAheadWebsocketTransport,
     TwilioMediaStreamSerializer,
     recommended_user_aggregator_params,
     recommended_worker_params,
@@ -72,6 +74,7 @@ PASSTHROUGH = {"": None, "1": True, "0": False}[os.environ.get("BENCH_PASSTHROUG
 OBSERVER = _env_int("BENCH_OBSERVER", 1) == 1
 WORKER = os.environ.get("BENCH_WORKER", "")  # recommended, lean or stock ("": stock only for stock)
 GUARD = _env_int("BENCH_GUARD", 1) == 1
+SEND_AHEAD = os.environ.get("BENCH_SEND_AHEAD_MS", "")  # "": Pipecat's own output transport
 if _env_int("BENCH_INTERPOLATE", 1) == 0:  # bench_marks.py: the tracker before issue 15 (echoes only)
     PlaybackTracker.heard_bytes = PlaybackTracker.acknowledged_bytes  # type: ignore[method-assign]
 
@@ -170,15 +173,19 @@ def create_app(stack: str, realtime_url: str) -> FastAPI:
             observers.append(
                 MediaStatsObserver(serializer=serializer, service=llm if stack == "ours" else None)
             )
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                audio_out_10ms_chunks=out_chunks,
-                serializer=serializer,
-            ),
+        transport_params = FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            audio_out_10ms_chunks=out_chunks,
+            serializer=serializer,
         )
+        transport: FastAPIWebsocketTransport
+        if SEND_AHEAD and stack == "ours":  # bench_network.py: the example bot's transport, by lead
+            transport = SendAheadWebsocketTransport(
+                websocket, transport_params, send_ahead_ms=float(SEND_AHEAD)
+            )
+        else:
+            transport = FastAPIWebsocketTransport(websocket, transport_params)
         worker_kind = WORKER or ("stock" if stack == "stock" else "recommended")
         if worker_kind == "stock":  # Pipecat's defaults: RTVI, turn tracking, local turn strategies at first
             context, worker_params = LLMContextAggregatorPair(LLMContext()), {}
