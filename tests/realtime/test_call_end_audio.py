@@ -17,10 +17,12 @@ from ._service_harness import Harness, caller
 async def _end(h: Harness, how: str) -> None:
     """End the call as Pipecat does: ``stop`` on an EndFrame, ``cancel`` on a CancelFrame."""
     service = h.service
-    if how == "stop":
-        await service.stop(EndFrame())
-    else:
-        await service.cancel(CancelFrame())
+    frame = EndFrame() if how == "stop" else CancelFrame()
+    await (service.stop(frame) if how == "stop" else service.cancel(frame))
+    assert STOCK_ENDS[-1] is frame  # the stock service still ends with the same frame
+
+
+STOCK_ENDS: list[object] = []  # the frames the stock stop/cancel were given
 
 
 @pytest.fixture(autouse=True)
@@ -28,11 +30,12 @@ def _no_stock_stop(monkeypatch: pytest.MonkeyPatch) -> None:
     # The stock stop/cancel disconnect the real socket and cancel tasks this harness never started.
     from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMService
 
-    async def nothing(_self: object, _frame: object) -> None:
-        return None
+    async def record(_self: object, frame: object) -> None:
+        STOCK_ENDS.append(frame)
 
-    monkeypatch.setattr(OpenAIRealtimeLLMService, "stop", nothing)
-    monkeypatch.setattr(OpenAIRealtimeLLMService, "cancel", nothing)
+    STOCK_ENDS.clear()
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "stop", record)
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "cancel", record)
 
 
 @pytest.mark.parametrize("how", ["stop", "cancel"])

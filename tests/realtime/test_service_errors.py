@@ -5,6 +5,7 @@ disconnect we asked for is no loss, and once the call ends no session is opened.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -54,7 +55,7 @@ async def test_any_other_error_is_fatal_and_named(monkeypatch: pytest.MonkeyPatc
     assert h.service._fatal_error == "error event invalid_request_error: m"
 
 
-async def test_the_session_time_limit_is_not_an_error_frame(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_expired_session_is_not_an_error_frame(monkeypatch: pytest.MonkeyPatch) -> None:
     h = Harness(monkeypatch)
     await h.service._handle_evt_error(error_event("session_expired", "Your session hit the maximum duration"))
     assert h.service._expired and h.pushed(ErrorFrame) == []  # it reconnects instead
@@ -159,7 +160,7 @@ async def test_a_rejected_truncate_on_a_closed_socket_ends_the_loop(monkeypatch:
     assert loop.calls == 1 and loop.lost == [("the server closed the connection", True)]
 
 
-async def test_the_session_time_limit_is_lost_recoverably(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_an_expired_session_is_lost_recoverably(monkeypatch: pytest.MonkeyPatch) -> None:
     h = Harness(monkeypatch)
     loop = ReceiveLoop(monkeypatch, h, [error_event("session_expired", "max duration")])
     await h.service._receive_task_handler()
@@ -204,3 +205,60 @@ async def test_a_session_lost_after_it_was_confirmed_is_reopened(monkeypatch: py
     h.socket.state = State.CLOSED
     await h.service.send_client_event(events.ResponseCancelEvent())
     assert h.spawned == ["SessionLifecycle._reconnect"] and h.service._reconnects_in_a_row == 0
+
+
+async def test_every_rejected_truncate_is_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch)
+    for _ in range(3):
+        await h.service._handle_evt_error(error_event("item_truncate_invalid_audio_end_ms"))
+    assert h.service.stats.recovered_errors == 3
+
+
+@pytest.mark.parametrize("state", ["lost", "failed"])
+async def test_after_a_loss_or_failure_nothing_is_sent_even_on_an_open_socket(
+    monkeypatch: pytest.MonkeyPatch, state: str
+) -> None:
+    h = Harness(monkeypatch)
+    setattr(h.service, f"_{state}", True)
+    await h.service.send_client_event(events.ResponseCancelEvent())
+    assert h.socket.sent == [] and h.service.stats.dropped_after_loss == 1
+
+
+async def test_with_no_socket_yet_a_send_goes_to_the_stock_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[Any] = []
+
+    async def stock(_service: Any, message: Any) -> None:
+        sent.append(message)
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "_ws_send", stock)
+    h = Harness(monkeypatch)
+    h.service._websocket = None
+    await h.service._ws_send({"type": "response.cancel"})
+    assert sent == [{"type": "response.cancel"}] and h.service.stats.dropped_after_loss == 0
+
+
+async def test_cleanup_cancels_the_side_tasks_but_not_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    async def nothing(_self: Any) -> None:
+        return None
+
+    monkeypatch.setattr(OpenAIRealtimeLLMService, "cleanup", nothing)
+    h = Harness(monkeypatch)
+    cancelled: list[Any] = []
+
+    async def cancel_task(task: Any, timeout: float | None = None) -> None:  # noqa: ASYNC109 - the stock signature
+        cancelled.append((task, timeout))
+        task.cancel()
+
+    h.service.cancel_task = cancel_task  # type: ignore[method-assign]
+    side = asyncio.create_task(asyncio.sleep(60))
+    h.service._side_tasks.add(side)
+
+    async def cleanup_from_a_side_task() -> None:
+        await h.service.cleanup()
+
+    me = asyncio.create_task(cleanup_from_a_side_task())
+    h.service._side_tasks.add(me)
+    await me
+    assert cancelled == [(side, 1.0)]
+    with pytest.raises(asyncio.CancelledError):
+        await side

@@ -62,10 +62,11 @@ def test_unset_or_empty_the_default_stays_openais(monkeypatch: pytest.MonkeyPatc
     assert OpenAIRealtimeMuLawLLMService(api_key="sk-test").base_url.startswith(DEFAULT_REALTIME_URL + "?")
 
 
-def test_an_explicit_url_wins_over_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_explicit_url_wins_over_the_env_var(monkeypatch: pytest.MonkeyPatch, logs: list[str]) -> None:
     monkeypatch.setenv(REALTIME_URL_ENV, "ws://127.0.0.1:9/v1/realtime")
     service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", base_url="ws://127.0.0.1:1/x")
     assert service.base_url.startswith("ws://127.0.0.1:1/x?")
+    assert not any(REALTIME_URL_ENV in line for line in logs)  # the env var was not read, so not logged
 
 
 def test_the_url_from_the_env_var_is_logged_without_its_query(
