@@ -72,7 +72,9 @@ class CallMetrics:
     * from each call's summary: ``ulaw_bytes_total{direction="in"|"out"}``, ``barge_ins_total``,
       ``noise_alarms_total{reason}`` (calls whose outbound audio raised that alarm),
       ``first_reply_seconds`` and ``barge_in_latency_seconds`` (histograms, one sample per turn),
-      ``call_duration_seconds``, ``realtime_session_failures_total`` and ``realtime_reconnects_total``.
+      ``call_duration_seconds``, ``realtime_session_failures_total`` and ``realtime_reconnects_total``;
+      ``twilio_buffer_dry_total`` and ``twilio_buffer_dry_seconds_total``: times Twilio's buffer ran dry
+      inside bot speech (the caller heard silence), estimated from mark echoes, and their length.
 
     Summary-derived numbers are counted when each call ends (the observer summarises once).
     """
@@ -124,6 +126,12 @@ class CallMetrics:
             "realtime_session_failures", "OpenAI Realtime sessions lost during a call.", **kw
         )
         self.reconnects = Counter("realtime_reconnects", "OpenAI Realtime reconnects.", **kw)
+        self.buffer_dry = Counter(
+            "twilio_buffer_dry", "Times Twilio's buffer ran dry inside bot speech (from mark echoes).", **kw
+        )
+        self.buffer_dry_seconds = Counter(
+            "twilio_buffer_dry_seconds", "Silence the caller heard inside bot speech: dry buffer time.", **kw
+        )
         for direction in ("in", "out"):
             self.ulaw_bytes.labels(direction=direction)  # exported at 0 from the start
         for outcome in CALL_OUTCOMES:
@@ -189,6 +197,8 @@ class CallMetrics:
             self.first_reply.observe(_number(ms) / 1000)
         for ms in summary.get("barge_in_latency_ms") or ():
             self.barge_in_latency.observe(_number(ms) / 1000)
+        self.buffer_dry.inc(_number(summary.get("twilio_dry_count")))
+        self.buffer_dry_seconds.inc(_number(summary.get("twilio_dry_ms")) / 1000)
         if summary.get("duration_s") is not None:
             self.call_duration.observe(_number(summary.get("duration_s")))
         realtime = summary.get("realtime")
