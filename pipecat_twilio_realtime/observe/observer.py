@@ -10,7 +10,7 @@ a real SID is written bare, anything else quoted and escaped, so no SID can forg
 
 * ``TX stream=… bytes=… head=…`` (DEBUG, one per outbound frame when ``log_frames`` is on): the first
   10 μ-law bytes in base64 — a quick "is this μ-law?" look;
-* ``STATS stream=… rx=… tx=…`` (INFO, every ``stats_interval_s``);
+* ``STATS stream=… rx=… tx=… … lead_ms=… dry=N/…ms`` (INFO, every ``stats_interval_s``);
 * ``BOT stream=… "…"`` (INFO): what the assistant said, one line per reply;
 * ``NOISE stream=… reason=…`` (ERROR, once per reason): outbound audio that cannot be speech;
 * ``DRY stream=… …`` (WARNING, one per dry period): mark echoes show Twilio's buffer ran dry inside bot
@@ -472,14 +472,17 @@ class MediaStatsObserver(BaseObserver):
     def _log_stats(self) -> None:
         self._refresh_wire()
         self._update_levels()
-        s = self._stats
+        now = self._now()
+        self._on_dry(self._buffer.advance(now))  # a long reply's dry periods need not wait for its end
+        s, buffer = self._stats, self._buffer.summary()
         logger.info(
             f"STATS stream={self._sid()} rx={s.rx_bytes} tx={s.tx_bytes} rx_s={s.rx_seconds:.1f} "
             f"tx_s={s.tx_seconds:.1f} marks={s.marks_sent}/{s.marks_played}/{s.marks_flushed} "
             f"clears={s.clears} "
             f"bot_turns={s.bot_turns} barge_ins={s.barge_ins} idle_clears={s.idle_clears} "
             f"caller_floor={_fmt(s.caller_floor_rms)} "
-            f"caller_speech={_fmt(s.caller_speech_rms)}"
+            f"caller_speech={_fmt(s.caller_speech_rms)} lead_ms={_fmt(self._buffer.lead_ms(now))} "
+            f"dry={buffer.dry_count}/{buffer.dry_ms:.0f}ms"
         )
 
     def _log_transcript(self) -> None:

@@ -7,7 +7,16 @@ import asyncio
 import json
 from typing import Any
 
-from pipecat.frames.frames import EndFrame, InterruptionFrame, OutputAudioRawFrame
+from pipecat.frames.frames import (
+    BotStoppedSpeakingFrame,
+    EndFrame,
+    Frame,
+    InputAudioRawFrame,
+    InterruptionFrame,
+    OutputAudioRawFrame,
+)
+from pipecat.observers.base_observer import FramePushed
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from prometheus_client.parser import text_string_to_metric_families
 
 from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer, g711
@@ -32,10 +41,14 @@ def audio(ms: int) -> OutputAudioRawFrame:
 class Call:
     """A serializer and its observer on one fake clock; Twilio's side is played by the test."""
 
-    def __init__(self) -> None:
+    def __init__(self, **params: Any) -> None:
         self.clock = Clock()
         self.serializer = TwilioMediaStreamSerializer(stream_sid=STREAM_SID)
-        self.observer = MediaStatsObserver(serializer=self.serializer, time_source=self.clock)
+        self.observer = MediaStatsObserver(
+            serializer=self.serializer,
+            time_source=self.clock,
+            params=MediaStatsObserver.InputParams(noise_alarm=False, **params),
+        )
         self.metrics = CallMetrics()
         self.metrics.observe(self.observer)
         self.seq = 10
@@ -135,3 +148,43 @@ async def test_the_lead_is_reported_when_audio_is_sent_ahead() -> None:
     summary: dict[str, Any] = await call.observer.finish()
     assert 490 <= summary["twilio_lead_min_ms"] <= 510
     assert 490 <= summary["twilio_lead_median_ms"] <= 510
+
+
+async def push_at(call: Call, at: float, frame: Frame | None = None) -> None:
+    """A frame passes through the pipeline at ``at`` (what drives the observer's STATS lines)."""
+    call.clock.t = at
+    frame = frame or InputAudioRawFrame(audio=b"\x00\x00" * 160, sample_rate=8000, num_channels=1)
+    processor = FrameProcessor()
+    await call.observer.on_push_frame(
+        FramePushed(processor, processor, frame, FrameDirection.DOWNSTREAM, 0, first_push=True)
+    )
+
+
+async def test_stats_line_has_the_live_lead_and_confirms_a_dry_period_once_the_bot_is_idle(
+    logs: list[str],
+) -> None:
+    call = Call(stats_interval_s=1.0)
+    await push_at(call, 100.0)
+    await call.reply(100.0, 10, late_from=100.6)  # only the reply's last echo shows the silence
+    await call.deliver(until=101.3)
+    assert not [line for line in logs if "DRY stream=" in line]  # one echo: not yet sure
+    await push_at(call, 101.3)
+    await push_at(call, 103.0)  # the bot sent nothing since 101.0: the reply is over
+    dry = [line for line in logs if "DRY stream=" in line]
+    assert len(dry) == 1 and "ran dry for 250 ms at 0.5 s:" in dry[0], dry
+    stats = [line for line in logs if "STATS stream=" in line]
+    assert len(stats) == 2
+    assert "lead_ms=0 dry=0/0ms" in stats[0]  # at 101.3 s all sent audio had played
+    assert stats[1].rstrip().endswith("lead_ms=0 dry=1/250ms"), stats[1]
+
+
+async def test_bot_stopped_speaking_confirms_what_the_echoes_showed_without_waiting_for_stats(
+    logs: list[str],
+) -> None:
+    call = Call(stats_interval_s=0)
+    await push_at(call, 100.0)
+    await call.reply(100.0, 10, late_from=100.6)
+    await call.deliver(until=101.3)
+    await push_at(call, 101.35, BotStoppedSpeakingFrame())
+    dry = [line for line in logs if "DRY stream=" in line]
+    assert len(dry) == 1 and "ran dry for 250 ms" in dry[0], dry
