@@ -77,6 +77,8 @@ class CallMetrics:
       ``call_duration_seconds``, ``realtime_session_failures_total`` and ``realtime_reconnects_total``;
     * ``realtime_tokens_total{kind}`` (``TokenUsage.by_kind()``: ``input_audio``, ``cached_text``,
       ``output_audio``, …) and ``realtime_cost_usd_total`` (the estimate at the service's price table).
+      ``twilio_buffer_dry_total`` and ``twilio_buffer_dry_seconds_total``: times Twilio's buffer ran dry
+      inside bot speech (the caller heard silence), estimated from mark echoes, and their length.
 
     Summary-derived numbers are counted when each call ends (the observer summarises once).
     """
@@ -132,6 +134,12 @@ class CallMetrics:
         self.cost = Counter("realtime_cost_usd", "Estimated Realtime cost of ended calls, USD.", **kw)
         for kind in TokenUsage().by_kind():
             self.tokens.labels(kind=kind)
+        self.buffer_dry = Counter(
+            "twilio_buffer_dry", "Times Twilio's buffer ran dry inside bot speech (from mark echoes).", **kw
+        )
+        self.buffer_dry_seconds = Counter(
+            "twilio_buffer_dry_seconds", "Silence the caller heard inside bot speech: dry buffer time.", **kw
+        )
         for direction in ("in", "out"):
             self.ulaw_bytes.labels(direction=direction)  # exported at 0 from the start
         for outcome in CALL_OUTCOMES:
@@ -197,6 +205,8 @@ class CallMetrics:
             self.first_reply.observe(_number(ms) / 1000)
         for ms in summary.get("barge_in_latency_ms") or ():
             self.barge_in_latency.observe(_number(ms) / 1000)
+        self.buffer_dry.inc(_number(summary.get("twilio_dry_count")))
+        self.buffer_dry_seconds.inc(_number(summary.get("twilio_dry_ms")) / 1000)
         if summary.get("duration_s") is not None:
             self.call_duration.observe(_number(summary.get("duration_s")))
         realtime = summary.get("realtime")

@@ -10,10 +10,13 @@ a real SID is written bare, anything else quoted and escaped, so no SID can forg
 
 * ``TX stream=… bytes=… head=…`` (DEBUG, one per outbound frame when ``log_frames`` is on): the first
   10 μ-law bytes in base64 — a quick "is this μ-law?" look;
-* ``STATS stream=… rx=… tx=…`` (INFO, every ``stats_interval_s``);
+* ``STATS stream=… rx=… tx=… … lead_ms=… dry=N/…ms`` (INFO, every ``stats_interval_s``);
 * ``BOT stream=… "…"`` (INFO): what the assistant said, one line per reply;
 * ``NOISE stream=… reason=…`` (ERROR, once per reason): outbound audio that cannot be speech;
-* ``WS_STOP stream=… rx=… tx=… … tokens=IN/OUT cost=$…`` (INFO): one summary line when the call ends.
+* ``DRY stream=… …`` (WARNING, one per dry period): mark echoes show Twilio's buffer ran dry inside bot
+  speech, i.e. the caller heard silence (:mod:`pipecat_twilio_realtime.observe.twilio_buffer`);
+* ``WS_STOP stream=… rx=… tx=… … lead_min_ms=… dry=N/…ms tokens=IN/OUT cost=$…`` (INFO): one summary line
+  when the call ends.
 
 Wire totals come from the serializer's counters (``tx`` is μ-law handed to Twilio), not from guesses.
 """
@@ -55,6 +58,7 @@ from ..twilio.frames import TwilioStopFrame
 from ..twilio.serializer import TwilioMediaStreamSerializer
 from .noise import NoiseDetector, NoiseFinding
 from .tokens import summary_tokens, tokens_log_fields
+from .twilio_buffer import DryPeriod, TwilioBufferEstimator
 
 __all__ = ["CallStats", "MediaStatsObserver"]
 
@@ -97,6 +101,11 @@ class CallStats:
         noise: Confirmed noise findings, by reason.
         caller_floor_rms: 10th percentile of the caller's 20 ms frame RMS (PCM16 units).
         caller_speech_rms: 90th percentile of the same.
+        twilio_lead_min_ms: Least audio sent but not yet played while the bot spoke, estimated from mark
+            echoes (``None``: no played echo came back).
+        twilio_lead_median_ms: Median of the same.
+        twilio_dry_count: Times Twilio's buffer ran dry inside bot speech (the caller heard silence).
+        twilio_dry_ms: Their total length in ms.
         started_at: The time source's value at the first frame.
         duration_s: Seconds from the first frame to the summary.
     """
@@ -120,6 +129,10 @@ class CallStats:
     noise: dict[str, int] = field(default_factory=dict)
     caller_floor_rms: float | None = None
     caller_speech_rms: float | None = None
+    twilio_lead_min_ms: float | None = None
+    twilio_lead_median_ms: float | None = None
+    twilio_dry_count: int = 0
+    twilio_dry_ms: float = 0.0
     started_at: float | None = None
     duration_s: float = 0.0
 
@@ -157,6 +170,8 @@ class MediaStatsObserver(BaseObserver):
             caller_levels: Track the caller's noise floor and speech level (RMS per frame).
             log_frames: Log one DEBUG line per outbound frame (first 10 μ-law bytes, base64).
             log_transcripts: Log what the assistant said, one INFO line per reply.
+            dry_tolerance_ms: Twilio buffer estimate: silences shorter than this (added up) are echo
+                timing noise, not a dry buffer.
         """
 
         stats_interval_s: float = 30.0
@@ -164,6 +179,7 @@ class MediaStatsObserver(BaseObserver):
         caller_levels: bool = True
         log_frames: bool = False
         log_transcripts: bool = True
+        dry_tolerance_ms: float = TwilioBufferEstimator.TOLERANCE_MS
 
     def __init__(
         self,
@@ -203,10 +219,12 @@ class MediaStatsObserver(BaseObserver):
         self._transcript: list[str] = []
         self._new_chunk = True
         self._summarised = False
+        self._buffer = TwilioBufferEstimator(tolerance_ms=self._params.dry_tolerance_ms)
+        self._created_at = time_source()
         self._register_event_handler("on_call_summary")
         self._register_event_handler("on_noise_detected")
         if serializer is not None:  # the wire tells us what was sent, and when the call's audio is over
-            serializer.set_listeners(on_media_sent=self._on_wire_media, on_end=self._on_wire_end)
+            self._listen(serializer)
 
     # ------------------------------------------------------------------ public
 
@@ -223,6 +241,10 @@ class MediaStatsObserver(BaseObserver):
         if stats.started_at is not None:
             stats.duration_s = self._now() - stats.started_at
         self._update_levels()
+        self._on_dry(self._buffer.finish(self._now()))
+        buffer = self._buffer.summary()
+        stats.twilio_lead_min_ms, stats.twilio_lead_median_ms = buffer.lead_min_ms, buffer.lead_median_ms
+        stats.twilio_dry_count, stats.twilio_dry_ms = buffer.dry_count, buffer.dry_ms
         summary = stats.as_dict()
         if self._service is not None and hasattr(self._service, "stats"):
             service_stats = self._service.stats
@@ -244,7 +266,8 @@ class MediaStatsObserver(BaseObserver):
             f"bot_turns={stats.bot_turns} barge_ins={stats.barge_ins} idle_clears={stats.idle_clears} "
             f"barge_in_ms={_fmt(latency)} first_reply_ms={_fmt(_median(stats.first_reply_ms))} "
             f"caller_floor={_fmt(stats.caller_floor_rms)} caller_speech={_fmt(stats.caller_speech_rms)} "
-            f"noise={noise} {tokens_log_fields(summary)}"
+            f"noise={noise} lead_min_ms={_fmt(stats.twilio_lead_min_ms)} "
+            f"dry={stats.twilio_dry_count}/{stats.twilio_dry_ms:.0f}ms {tokens_log_fields(summary)}"
         )
         if stats.caller_floor_rms is not None and stats.caller_floor_rms > 400:
             logger.warning(f"{self} stream={self._sid()} loud caller noise floor: {_LEVEL_HINT}")
@@ -266,7 +289,36 @@ class MediaStatsObserver(BaseObserver):
 
     async def _on_wire_media(self, ulaw: bytes) -> None:
         """One outbound ``media`` message, as the serializer put it on the wire."""
-        await self._on_output_ulaw(ulaw, self._now())
+        now = self._now()
+        self._on_dry(self._buffer.media_sent(len(ulaw), now))
+        await self._on_output_ulaw(ulaw, now)
+
+    def _on_wire_mark(self, name: str, position: int) -> None:
+        self._on_dry(self._buffer.mark_sent(name, position, self._now()))
+
+    def _on_wire_echo(self, name: str, played: bool) -> None:
+        if played:
+            self._on_dry(self._buffer.mark_echoed(name, self._now()))
+
+    def _on_wire_clear(self) -> None:
+        self._on_dry(self._buffer.clear_sent(self._now()))
+
+    def _listen(self, serializer: TwilioMediaStreamSerializer) -> None:
+        serializer.set_listeners(
+            on_media_sent=self._on_wire_media,
+            on_end=self._on_wire_end,
+            on_mark_sent=self._on_wire_mark,
+            on_mark_echo=self._on_wire_echo,
+            on_clear=self._on_wire_clear,
+        )
+
+    def _on_dry(self, periods: list[DryPeriod]) -> None:
+        started = self._stats.started_at if self._stats.started_at is not None else self._created_at
+        for dry in periods:
+            logger.warning(
+                f"DRY stream={self._sid()} Twilio's buffer ran dry for {dry.ms:.0f} ms at "
+                f"{dry.at - started:.1f} s: the caller heard silence inside bot speech"
+            )
 
     def _discover(self, processor: object) -> None:
         """Take the serializer and Realtime service from the processors pushing frames, if not given."""
@@ -279,7 +331,7 @@ class MediaStatsObserver(BaseObserver):
             serializer = getattr(getattr(processor, "_params", None), "serializer", None)
             if isinstance(serializer, TwilioMediaStreamSerializer):
                 self._serializer = serializer
-                serializer.set_listeners(on_media_sent=self._on_wire_media, on_end=self._on_wire_end)
+                self._listen(serializer)
                 logger.debug(f"{self} found the serializer {serializer}")
 
     async def on_push_frame(self, data: FramePushed) -> None:
@@ -321,6 +373,7 @@ class MediaStatsObserver(BaseObserver):
         elif isinstance(frame, BotStoppedSpeakingFrame):
             self._bot_speaking = False
             self._new_chunk = True
+            self._on_dry(self._buffer.advance(now))
         elif isinstance(frame, _SPEECH_START) and downstream:
             self._speech_started_at = now
         elif isinstance(frame, _SPEECH_STOP) and downstream:
@@ -422,14 +475,17 @@ class MediaStatsObserver(BaseObserver):
     def _log_stats(self) -> None:
         self._refresh_wire()
         self._update_levels()
-        s = self._stats
+        now = self._now()
+        self._on_dry(self._buffer.advance(now))  # a long reply's dry periods need not wait for its end
+        s, buffer = self._stats, self._buffer.summary()
         logger.info(
             f"STATS stream={self._sid()} rx={s.rx_bytes} tx={s.tx_bytes} rx_s={s.rx_seconds:.1f} "
             f"tx_s={s.tx_seconds:.1f} marks={s.marks_sent}/{s.marks_played}/{s.marks_flushed} "
             f"clears={s.clears} "
             f"bot_turns={s.bot_turns} barge_ins={s.barge_ins} idle_clears={s.idle_clears} "
             f"caller_floor={_fmt(s.caller_floor_rms)} "
-            f"caller_speech={_fmt(s.caller_speech_rms)}"
+            f"caller_speech={_fmt(s.caller_speech_rms)} lead_ms={_fmt(self._buffer.lead_ms(now))} "
+            f"dry={buffer.dry_count}/{buffer.dry_ms:.0f}ms"
         )
 
     def _log_transcript(self) -> None:

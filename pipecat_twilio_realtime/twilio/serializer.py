@@ -235,6 +235,9 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         # Observer hook (MediaStatsObserver): told each outbound chunk's μ-law and the call's end.
         self._media_listener: Callable[[bytes], Awaitable[None]] | None = None
         self._end_listener: Callable[[], Awaitable[None]] | None = None
+        self._mark_listener: Callable[[str, int], None] | None = None
+        self._echo_listener: Callable[[str, bool], None] | None = None
+        self._clear_listener: Callable[[], None] | None = None
         self._last_ulaw = b""
 
     # ------------------------------------------------------------------ public state
@@ -279,6 +282,9 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         *,
         on_media_sent: Callable[[bytes], Awaitable[None]] | None = None,
         on_end: Callable[[], Awaitable[None]] | None = None,
+        on_mark_sent: Callable[[str, int], None] | None = None,
+        on_mark_echo: Callable[[str, bool], None] | None = None,
+        on_clear: Callable[[], None] | None = None,
     ) -> None:
         """Hook an observer onto the wire (one of each; ``MediaStatsObserver`` sets them itself).
 
@@ -287,9 +293,15 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
                 observer need not encode the audio again).
             on_end: Awaited when ``EndFrame``/``CancelFrame`` reaches the serializer: the output
                 transport has written its last audio, so the wire totals are final.
+            on_mark_sent: Called with each outbound mark's wire name and the μ-law bytes sent before it.
+            on_mark_echo: Called with each echo of one of our marks: its name and whether it was played
+                (``False``: a ``clear`` flushed it).
+            on_clear: Called when a ``clear`` is sent.
         """
         self._media_listener = on_media_sent
         self._end_listener = on_end
+        self._mark_listener, self._echo_listener = on_mark_sent, on_mark_echo
+        self._clear_listener = on_clear
 
     # ------------------------------------------------------------------ setup
 
@@ -392,6 +404,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         # Twilio echoes every pending mark at once after a clear: those were flushed, not played.
         self._flushed_marks.update(self._pending_marks)
         self._pending_marks.clear()
+        if self._clear_listener is not None:
+            self._clear_listener()
         return tp.build_clear(sid)
 
     def _transport_message(
@@ -424,6 +438,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         name = f"{label}:{self._mark_index}:{sent}"
         self._pending_marks[name] = (label, sent)
         self._stats.marks_sent += 1
+        if self._mark_listener is not None:
+            self._mark_listener(name, sent)
         return tp.build_mark(sid, name)
 
     # ------------------------------------------------------------------ inbound
@@ -539,10 +555,14 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
                 if earlier == name:
                     break
             self._stats.marks_played += 1
+            if self._echo_listener is not None:
+                self._echo_listener(name, True)
             return TwilioMarkEchoFrame(mark_name=name, label=label, ulaw_bytes_sent=sent, played=True)
         if name in self._flushed_marks:
             label, sent = self._flushed_marks.pop(name)
             self._stats.marks_flushed += 1
+            if self._echo_listener is not None:
+                self._echo_listener(name, False)
             return TwilioMarkEchoFrame(mark_name=name, label=label, ulaw_bytes_sent=sent, played=False)
         self._warn_once("unknown_mark", f"Twilio echoed a mark this serializer did not send: {q(name, 40)}")
         return TwilioMarkEchoFrame(mark_name=name, label=name, ulaw_bytes_sent=None, played=True)
