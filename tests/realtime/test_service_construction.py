@@ -34,6 +34,7 @@ DOCUMENTED_DEFAULTS = {
     "transfer_to": None,
     "end_call_on_failure": True,
     "prices": None,
+    "dtmf_to_model": False,
 }
 
 
