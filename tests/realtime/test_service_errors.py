@@ -262,3 +262,10 @@ async def test_cleanup_cancels_the_side_tasks_but_not_itself(monkeypatch: pytest
     assert cancelled == [(side, 1.0)]
     with pytest.raises(asyncio.CancelledError):
         await side
+
+
+async def test_a_fatal_error_frame_carries_the_servers_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch)
+    await h.service._handle_evt_error(error_event("server_error", "the model is overloaded"))
+    (frame,) = h.pushed(ErrorFrame)
+    assert "server_error" in frame.error and "the model is overloaded" in frame.error
