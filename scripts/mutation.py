@@ -130,7 +130,10 @@ MODULES: dict[str, list[str]] = {
         "tests/observe/test_noise_alarm.py",
     ],
     "recommended": ["tests/test_recommended.py"],
-    "observe.twilio_buffer": ["tests/observe/test_twilio_buffer.py", "tests/observe/test_twilio_buffer_observer.py"],
+    "observe.twilio_buffer": [
+        "tests/observe/test_twilio_buffer.py",
+        "tests/observe/test_twilio_buffer_observer.py",
+    ],
 }
 """Each module (dotted below the package) and the pytest arguments selecting the fast tests that own it."""
 

@@ -58,7 +58,6 @@ from ..testing import (
     serve_app,
 )
 from ..testing.network import NetworkConfig
-from ..twilio.playout import DEFAULT_SEND_AHEAD_MS
 from .runner_bot import is_runner_bot, serve_runner_bot, summary_from_log
 from .verdict import (
     DEFAULT_MAX_GAP_MS,
@@ -330,7 +329,7 @@ async def run_simulation(
     result = judge(report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms)
     result.network = network.describe() if network.impaired else "none"
     if url_given is None and bot is None:
-        result.send_ahead_ms = DEFAULT_SEND_AHEAD_MS if lead is None else lead
+        result.send_ahead_ms = _default_lead() if lead is None else lead
     return result
 
 
@@ -351,6 +350,13 @@ def _example_lead(send_ahead_ms: float) -> Iterator[None]:
         yield
     finally:
         namespace[name] = original
+
+
+def _default_lead() -> int:
+    """The send-ahead default, imported only when asked (its module imports FastAPI: the [example] extra)."""
+    from ..twilio.playout import DEFAULT_SEND_AHEAD_MS
+
+    return DEFAULT_SEND_AHEAD_MS
 
 
 def _prog() -> str:
@@ -426,8 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--send-ahead-ms",
         type=_non_negative,
         metavar="MS",
-        help=f"the example bot's send-ahead lead (default {DEFAULT_SEND_AHEAD_MS}; "
-        "0: Pipecat's real-time pacing)",
+        help=f"the example bot's send-ahead lead (default {_default_lead()}; 0: Pipecat's real-time pacing)",
     )
     parser.add_argument(
         "--max-gap-ms",
