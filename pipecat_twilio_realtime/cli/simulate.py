@@ -27,6 +27,7 @@ import importlib.util
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from loguru import logger
 from websockets.exceptions import InvalidStatus, InvalidURI
 
 from .. import g711
+from ..observe.callrecord import collect_call_files
 from ..observe.noise import NoiseDetector
 from ..realtime import load_apology
 from ..testing import (
@@ -98,6 +100,8 @@ class SimulationResult:
         reconnects: New OpenAI sessions the bot opened during the call (from its summary).
         longest_silence_s: The longest stretch the caller heard nothing, from the call's start to the
             last bot audio.
+        call_files: The bot's recording and timeline of the call (``call.wav``, ``timeline.json``,
+            ``timeline.html`` beside the heard WAV), when the bot ran in this process.
     """
 
     report: CallerReport
@@ -113,6 +117,7 @@ class SimulationResult:
     apology_heard: bool = False
     reconnects: int = 0
     longest_silence_s: float = 0.0
+    call_files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -340,6 +345,7 @@ async def run_simulation(
     standin: RealtimeStandIn | None = None
     summaries: list[dict[str, Any]] = []
     bot_log: Path | None = None  # a runner bot's output, where its summary is read from
+    record_dir: Path | None = None  # where the bot in this process records the call
     async with contextlib.AsyncExitStack() as stack:
         if url is None:
             module = _load_bot(bot)
@@ -368,6 +374,8 @@ async def run_simulation(
                     raise UsageError(f"--bot {bot}: {e} (its output: {bot_log})") from None
                 show(f"runner bot {bot} serving under Pipecat's runner on {url} (its log: {bot_log})")
         if url is None:
+            record_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pipecat-call-")))
+            env["CALL_RECORD_DIR"] = str(record_dir)  # the bot records the call: call.wav, timeline.*
             try:
                 app = module.create_app(module.load_settings(env))
             except ValueError as e:  # the bot's ConfigError
@@ -390,7 +398,10 @@ async def run_simulation(
                         if bot_log is not None and (found := summary_from_log(bot_log.read_text())):
                             summaries.append(found)
                         await asyncio.sleep(0.05)
-    return _judge(report, standin, summaries[0] if summaries else None, out, script, scenario)
+        call_files = collect_call_files(record_dir, caller.stream_sid, out.parent) if record_dir else {}
+    result = _judge(report, standin, summaries[0] if summaries else None, out, script, scenario)
+    result.call_files = call_files
+    return result
 
 
 def _judge(
@@ -603,6 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     _print_result(result, args.scenario)
+    for name, path in result.call_files.items():
+        print(f"  {name + ':':15}{path}")
     return 0 if result.ok else 1
 
 

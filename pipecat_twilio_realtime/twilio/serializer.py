@@ -39,6 +39,7 @@ from .._logsafe import quote_for_log as q
 from . import protocol as tp
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .rest import TwilioCallControl, TwilioCallUpdate
+from .tap import WireTap
 
 __all__ = ["TwilioCallUpdate", "TwilioMediaStreamSerializer", "TwilioStreamStats"]
 
@@ -236,6 +237,7 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._media_listener: Callable[[bytes], Awaitable[None]] | None = None
         self._end_listener: Callable[[], Awaitable[None]] | None = None
         self._last_ulaw = b""
+        self._tap: WireTap | None = None  # a call recorder (observe.recording), told of each wire event
 
     # ------------------------------------------------------------------ public state
 
@@ -290,6 +292,14 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         """
         self._media_listener = on_media_sent
         self._end_listener = on_end
+
+    def set_wire_tap(self, tap: WireTap | None) -> None:
+        """Tell ``tap`` of each media, ``clear``, mark and ``stop`` as it crosses the socket (``None``: stop).
+
+        Args:
+            tap: The tap (e.g. :class:`~pipecat_twilio_realtime.observe.recording.CallRecorder`).
+        """
+        self._tap = tap
 
     # ------------------------------------------------------------------ setup
 
@@ -379,6 +389,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._stats.ulaw_bytes_sent += len(ulaw)
         self._played_by = max(self._played_by, self._clock()) + len(ulaw) / g711.SAMPLE_RATE
         self._last_ulaw = ulaw
+        if self._tap is not None:
+            self._tap.outbound_media(ulaw, self._clock())
         return tp.build_media(sid, ulaw)
 
     def _clear(self) -> str | None:
@@ -392,6 +404,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         # Twilio echoes every pending mark at once after a clear: those were flushed, not played.
         self._flushed_marks.update(self._pending_marks)
         self._pending_marks.clear()
+        if self._tap is not None:
+            self._tap.clear_sent(self._clock())
         return tp.build_clear(sid)
 
     def _transport_message(
@@ -424,6 +438,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         name = f"{label}:{self._mark_index}:{sent}"
         self._pending_marks[name] = (label, sent)
         self._stats.marks_sent += 1
+        if self._tap is not None:
+            self._tap.mark_sent(name, sent, self._clock())
         return tp.build_mark(sid, name)
 
     # ------------------------------------------------------------------ inbound
@@ -460,6 +476,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
             return None
         if isinstance(event, tp.Stop):
             self._stopped = True
+            if self._tap is not None:
+                self._tap.stream_stopped(self._clock())
             tail, self._in_batch = bytes(self._in_batch), bytearray()
             self._stats.stop_tail_bytes += len(tail)
             logger.info(f"{self} Twilio stream {q(event.stream_sid)} stopped")
@@ -521,6 +539,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._stats.media_received += 1
         self._stats.ulaw_bytes_received += len(event.payload)
         payload = event.payload
+        if self._tap is not None:
+            self._tap.inbound_media(payload, self._last_activity)
         if self._in_batch_bytes > _TWILIO_FRAME_BYTES:  # batching: one frame per inbound_frame_ms
             self._in_batch += payload
             if len(self._in_batch) < self._in_batch_bytes:
@@ -530,7 +550,12 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         return InputAudioRawFrame(audio=g711.decode(payload), sample_rate=g711.SAMPLE_RATE, num_channels=1)
 
     def _on_mark(self, event: tp.Mark) -> Frame:
-        name = event.name
+        echo = self._mark_echo(event.name)
+        if self._tap is not None:
+            self._tap.mark_echoed(echo.mark_name, echo.ulaw_bytes_sent, echo.played, self._clock())
+        return echo
+
+    def _mark_echo(self, name: str) -> TwilioMarkEchoFrame:
         if name in self._pending_marks:
             label, sent = self._pending_marks[name]
             # Marks echo in order: any still pending before this one was sent earlier and is done too.

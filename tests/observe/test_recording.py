@@ -1,0 +1,91 @@
+"""The bot's recording of a simulated call is what the caller heard and what it sent, sample for sample.
+
+The simulator runs the example bot (real uvicorn, transport, serializer, service, observer with
+``CALL_RECORD_DIR``), the Realtime stand-in and the simulated Twilio caller; the bot's observer writes
+``call.wav`` knowing only what crossed its Twilio socket. The caller's report says what it really heard,
+tick by tick (``CallerReport.timeline``, written as ``heard.wav``).
+"""
+
+from __future__ import annotations
+
+import json
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from pipecat_twilio_realtime import g711
+from pipecat_twilio_realtime.cli.simulate import SimulationResult, run_simulation, script_for
+from pipecat_twilio_realtime.testing import Speech, load_clip
+
+FRAME = 160
+
+
+def stereo(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with wave.open(str(path)) as wav:
+        assert (wav.getnchannels(), wav.getsampwidth(), wav.getframerate()) == (2, 2, 8000)
+        samples = np.frombuffer(wav.readframes(wav.getnframes()), dtype=np.int16).reshape(-1, 2)
+    return samples[:, 0], samples[:, 1]
+
+
+def pcm(ulaw: bytes | bytearray) -> np.ndarray:
+    return np.frombuffer(g711.decode(bytes(ulaw)), dtype=np.int16)
+
+
+def assert_bot_channel_is_what_was_heard(result: SimulationResult, bot: np.ndarray) -> None:
+    heard = pcm(result.report.timeline)  # each 20 ms tick of the caller's playout, silence included
+    n = min(len(bot), len(heard))
+    assert n > 8000 * 5
+    mismatched = np.flatnonzero(bot[:n] != heard[:n])
+    assert not len(mismatched), f"{len(mismatched)} samples differ, the first at {mismatched[:3] / 8000} s"
+    assert not bot[n:].any() and not heard[n:].any()  # whichever runs on is silence
+    assert np.count_nonzero(bot) == np.count_nonzero(pcm(result.report.heard))
+
+
+def assert_caller_channel_is_what_was_sent(
+    result: SimulationResult, caller: np.ndarray, scenario: str
+) -> None:
+    """The caller sends silence frames and its clips: the left channel is exactly that, nothing more."""
+    assert len(caller) == result.report.ulaw_bytes_sent
+    script = script_for(scenario, load_clip("caller_question"))
+    clips = {s.label: s.ulaw for s in script if isinstance(s, Speech)}
+    expected = np.zeros_like(caller)
+    starts = [(t, what) for t, what in result.report.events if what.startswith("speech starts: ")]
+    assert starts
+    for t, what in starts:
+        clip = pcm(clips[what.removeprefix("speech starts: ")])
+        frame = round(t / 0.02)
+        found = [
+            f * FRAME
+            for f in range(frame - 2, frame + 3)
+            if np.array_equal(caller[f * FRAME : f * FRAME + len(clip)], clip)
+        ]
+        assert len(found) == 1, f"the clip spoken at {t:.2f} s is not in the recording there"
+        expected[found[0] : found[0] + len(clip)] = clip
+    assert np.array_equal(caller, expected)
+
+
+async def test_plain_call_recording_is_what_the_caller_heard_and_said(tmp_path: Path) -> None:
+    result = await run_simulation(scenario="plain", out=tmp_path / "heard.wav", quiet=True)
+    assert result.ok, result.problems
+    assert result.call_files["call.wav"] == tmp_path / "call.wav"
+    caller, bot = stereo(tmp_path / "call.wav")
+    assert_bot_channel_is_what_was_heard(result, bot)
+    assert_caller_channel_is_what_was_sent(result, caller, "plain")
+
+
+async def test_barge_in_recording_leaves_out_the_flushed_audio(tmp_path: Path) -> None:
+    result = await run_simulation(scenario="barge-in", out=tmp_path / "heard.wav", quiet=True)
+    assert result.ok, result.problems
+    report = result.report
+    assert report.flushed_bytes > 0  # the clear dropped audio Twilio had buffered
+    caller, bot = stereo(tmp_path / "call.wav")
+    assert_bot_channel_is_what_was_heard(result, bot)
+    assert_caller_channel_is_what_was_sent(result, caller, "barge-in")
+    assert np.count_nonzero(bot) < np.count_nonzero(pcm(report.received_audio))
+    timeline = json.loads((tmp_path / "timeline.json").read_text())
+    flushed = sum(e["flushed_ms"] for e in timeline["events"] if e["kind"] == "clear")
+    assert flushed * 8 == report.flushed_bytes
+    barge_ins = [e for e in timeline["events"] if e["kind"] == "barge_in"]
+    assert len(barge_ins) == 1 and 0 < barge_ins[0]["latency_ms"] < 1000
+    assert (tmp_path / "timeline.html").read_text().startswith("<!DOCTYPE html>")
