@@ -123,9 +123,12 @@ PAGE = r"""<!DOCTYPE html>
         el("rect", { x: x(e.t), y: BOT.y + BOT.h - 10, width: Math.max(2, x(e.t + e.ms / 1000) - x(e.t)),
                      height: 8, fill: "#e0892b", "data-kind": "gap", "data-t": e.t, "data-ms": e.ms }, botG);
       } else if (e.kind === "clear") {
-        el("line", { x1: x(e.t), x2: x(e.t), y1: BOT.y - 4, y2: BOT.y + BOT.h + 4, stroke: "#b3261e",
-                     "stroke-width": 2, "stroke-dasharray": "4 2", "data-kind": "clear", "data-t": e.t,
-                     "data-flushed-ms": e.flushed_ms }, botG);
+        var cut = e.flushed_ms > 0;  // an idle clear (nothing queued) cut nothing the caller heard
+        var c = el("line", { x1: x(e.t), x2: x(e.t), y1: BOT.y - 4, y2: BOT.y + BOT.h + 4,
+                             stroke: cut ? "#b3261e" : "#a7afbd", "stroke-width": cut ? 2 : 1,
+                             "stroke-dasharray": "4 2", "data-kind": "clear", "data-t": e.t,
+                             "data-flushed-ms": e.flushed_ms }, botG);
+        el("title", {}, c, "clear at " + fmt(e.t) + " s: " + Math.round(e.flushed_ms) + " ms flushed");
       } else if (e.kind === "mark_echo" || e.kind === "mark_sent") {
         var up = e.kind === "mark_sent";
         el("line", { x1: x(e.t), x2: x(e.t), y1: up ? BOT.y - 6 : BOT.y + BOT.h,

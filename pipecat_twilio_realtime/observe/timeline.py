@@ -182,8 +182,8 @@ def turns(events: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     Returns:
         The ``turn`` events (``t``, ``end``, ``latency_ms``).
     """
-    speech = sorted((e for e in events if e["kind"] == "caller_speech"), key=lambda e: e["t"])
-    audio = sorted(e["t"] for e in events if e["kind"] == "bot_audio")
+    speech = sorted((e for e in events if e.get("kind") == "caller_speech"), key=lambda e: e["t"])
+    audio = sorted(e["t"] for e in events if e.get("kind") == "bot_audio")
     out = []
     for i, span in enumerate(speech):
         end = float(span["end"])
