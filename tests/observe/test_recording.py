@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import wave
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,38 +45,42 @@ def stretches(samples: np.ndarray) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(starts, ends, strict=True)]
 
 
-def caller_lateness_frames(result: SimulationResult) -> int:
-    """How many 20 ms frames the simulated caller fell behind its own clock at worst (CPU starvation)."""
+def caller_lateness(result: SimulationResult) -> Callable[[int], int]:
+    """Frames the simulated caller was behind its own clock around a sample (CPU starvation)."""
     report = result.report
-    lag = max(t - (report.started_at + 0.02 * i) for i, t in enumerate(report.media_sent_at))
-    return math.ceil(max(0.0, lag - 0.005) / 0.02)
+    lags = [t - (report.started_at + 0.02 * i) for i, t in enumerate(report.media_sent_at)]
+
+    def frames_near(sample: int) -> int:
+        frame = sample // FRAME
+        near = lags[max(0, frame - 25) : frame + 25]  # half a second either side
+        return math.ceil(max(0.0, max(near, default=0.0) - 0.005) / 0.02)
+
+    return frames_near
 
 
 def assert_bot_channel_is_what_was_heard(result: SimulationResult, bot: np.ndarray) -> None:
     """The bot channel is the caller's playout, sample for sample.
 
-    The simulated caller plays on its own 20 ms clock in the same process as the bot; when the machine is
-    so busy that the caller falls frames behind that clock, where its playout put a reply no longer follows
-    from the wire. Then each stretch must still be the caller's, sample for sample, placed within the
-    frames the caller was late; when it kept time, the whole channel must be identical.
+    The simulated caller plays on its own 20 ms clock in the same process as the bot. When the machine is
+    so busy that the caller falls frames behind that clock, where its playout put audio no longer follows
+    from the wire: there a stretch may start or end up to those frames off (its samples must still be the
+    caller's, one for one). A ``clear`` that crosses a frame boundary in flight may cut one frame off.
+    Everywhere else the placement must be exact.
     """
     heard = pcm(result.report.timeline)  # each 20 ms tick of the caller's playout, silence included
     n = min(len(bot), len(heard))
     assert n > 8000 * 5
     assert not bot[n:].any() and not heard[n:].any()  # whichever runs on is silence
-    late = caller_lateness_frames(result)
-    mismatched = np.flatnonzero(bot[:n] != heard[:n])
-    if late == 0 or not len(mismatched):
-        first = mismatched[:3] / 8000
-        assert not len(mismatched), f"{len(mismatched)} samples differ, the first at {first} s"
-        return
+    late = caller_lateness(result)
     ours, theirs = stretches(bot[:n]), stretches(heard[:n])
-    assert len(ours) == len(theirs), (ours, theirs)
-    slack = late * FRAME
+    assert len(ours) == len(theirs) >= 2, (ours, theirs)
     for (a, b), (c, d) in zip(ours, theirs, strict=True):
-        assert abs(a - c) <= slack and abs(b - d) <= slack + FRAME, ((a, b), (c, d), late)
+        assert abs(a - c) <= late(c) * FRAME, ((a, b), (c, d), late(c))
+        assert abs(b - d) <= late(d) * FRAME + FRAME, ((a, b), (c, d), late(d))
         common = min(b - a, d - c)
         assert np.array_equal(bot[a : a + common], heard[c : c + common]), ((a, b), (c, d))
+    exact = np.array_equal(bot[:n], heard[:n])
+    print(f"bot channel identical to the caller's playout: {exact}")  # the measured rate, with -s
 
 
 def assert_caller_channel_is_what_was_sent(
