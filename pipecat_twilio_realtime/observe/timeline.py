@@ -107,7 +107,7 @@ class CallTimeline:
         _barge_in_latency(events)
         events += turns(events)
         events.append({"t": round(duration_s, 3), "kind": "call_end"})
-        events.sort(key=lambda e: (e["t"], e["kind"]))
+        events.sort(key=lambda e: (e["t"], e["kind"], e.get("flushed_ms") or 0))  # cutting clears on top
         keep = ("bot_turns", "barge_ins", "clears", "idle_clears", "marks_sent", "noise", "rx_seconds")
         return {
             "version": TIMELINE_VERSION,
