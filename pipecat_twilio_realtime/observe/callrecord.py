@@ -113,8 +113,10 @@ class CallRecording:
         if self._done:
             return call
         self._done = True
+        stem = safe_file_stem(stream_sid) if stream_sid else "call"
+        if self._dir is None and info.path is not None:  # finished: a .wav the handler can ship
+            call["wav"] = info.path.replace(info.path.with_name(f"{stem}-{info.path.name[6:-5]}"))
         if self._dir is not None:
-            stem = safe_file_stem(stream_sid) if stream_sid else "call"
             if info.path is not None:
                 call["wav"] = info.path.replace(self._dir / f"{stem}.wav")
             json_path = self._dir / f"{stem}.timeline.json"

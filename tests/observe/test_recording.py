@@ -87,7 +87,9 @@ def assert_caller_channel_is_what_was_sent(
     result: SimulationResult, caller: np.ndarray, scenario: str
 ) -> None:
     """The caller sends silence frames and its clips: the left channel is exactly that, nothing more."""
-    assert len(caller) == result.report.ulaw_bytes_sent
+    sent = result.report.ulaw_bytes_sent
+    # the bot may be heard for one frame after the caller's last one (its playout runs on until stop)
+    assert 0 <= len(caller) - sent <= FRAME and not caller[sent:].any()
     script = script_for(scenario, load_clip("caller_question"))
     clips = {s.label: s.ulaw for s in script if isinstance(s, Speech)}
     expected = np.zeros_like(caller)
