@@ -33,6 +33,7 @@ import importlib
 import importlib.util
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -42,6 +43,7 @@ from typing import Any, TypeAlias
 from loguru import logger
 from websockets.exceptions import InvalidStatus, InvalidURI
 
+from ..observe.callrecord import collect_call_files
 from ..testing import (
     CallerReport,
     Dtmf,
@@ -270,6 +272,7 @@ async def run_simulation(
     standin: RealtimeStandIn | None = None
     summaries: list[dict[str, Any]] = []
     bot_log: Path | None = None  # a runner bot's output, where its summary is read from
+    record_dir: Path | None = None  # where the bot in this process records the call
     async with contextlib.AsyncExitStack() as stack:
         if url is None:
             module = _load_bot(bot)
@@ -301,6 +304,8 @@ async def run_simulation(
             if lead is not None:
                 stack.enter_context(_example_lead(lead))
                 show(f"the example bot sends reply audio {lead:g} ms ahead of its play time")
+            record_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pipecat-call-")))
+            env["CALL_RECORD_DIR"] = str(record_dir)  # the bot records the call: call.wav, timeline.*
             try:
                 app = module.create_app(module.load_settings(env))
             except ValueError as e:  # the bot's ConfigError
@@ -325,8 +330,10 @@ async def run_simulation(
                         if bot_log is not None and (found := summary_from_log(bot_log.read_text())):
                             summaries.append(found)
                         await asyncio.sleep(0.05)
+        call_files = collect_call_files(record_dir, caller.stream_sid, out.parent) if record_dir else {}
     summary = summaries[0] if summaries else None
     result = judge(report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms)
+    result.call_files = call_files
     result.network = network.describe() if network.impaired else "none"
     if url_given is None and bot is None:
         result.send_ahead_ms = _default_lead() if lead is None else lead
@@ -473,6 +480,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     print_result(result, args.scenario)
+    for name, path in result.call_files.items():
+        print(f"  {name + ':':15}{path}")
     return 0 if result.ok else 1
 
 

@@ -54,6 +54,8 @@ class SimulationResult:
         reconnects: New OpenAI sessions the bot opened during the call (from its summary).
         longest_silence_s: The longest stretch the caller heard nothing, from the call's start to the
             last bot audio.
+        call_files: The bot's recording and timeline of the call (``call.wav``, ``timeline.json``,
+            ``timeline.html`` beside the heard WAV), when the bot ran in this process.
         max_gap_ms: The most gap ms (silence inside bot speech) the call may have and still be clean.
         network: The impairment between caller and bot, described (``"none"``: loopback as it is).
         send_ahead_ms: The example bot's send-ahead lead (``None``: not the example bot, lead unknown).
@@ -72,6 +74,7 @@ class SimulationResult:
     apology_heard: bool = False
     reconnects: int = 0
     longest_silence_s: float = 0.0
+    call_files: dict[str, Path] = field(default_factory=dict)
     max_gap_ms: float = DEFAULT_MAX_GAP_MS
     network: str = "none"
     send_ahead_ms: float | None = None

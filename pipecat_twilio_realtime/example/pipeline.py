@@ -119,7 +119,11 @@ async def run_bot(
     aggregators = LLMContextAggregatorPair(
         LLMContext(messages=[], tools=TOOLS), user_params=recommended_user_aggregator_params()
     )
-    observer = MediaStatsObserver(serializer=serializer, service=llm)
+    observer = MediaStatsObserver(
+        serializer=serializer,
+        service=llm,
+        params=MediaStatsObserver.InputParams(record_dir=settings.record_dir),  # None: no recording
+    )
 
     @observer.event_handler("on_call_summary")
     async def on_call_summary(_observer: MediaStatsObserver, summary: dict[str, Any]) -> None:

@@ -60,6 +60,7 @@ class BotSettings:
             ``<Reject reason="busy"/>``.
         drain_timeout_secs: ``DRAIN_TIMEOUT_SECS``: after SIGTERM, how long live calls may go on before
             they are ended and the process exits.
+        record_dir: ``CALL_RECORD_DIR``: record each call there (stereo WAV + timeline, docs/call-records.md).
     """
 
     openai_api_key: str = field(repr=False)
@@ -81,6 +82,7 @@ class BotSettings:
     inactivity_timeout_secs: float = 10.0
     transfer_to: str | None = None
     drain_timeout_secs: float = 60.0
+    record_dir: str | None = None
 
     @property
     def process_cap(self) -> int:
@@ -159,6 +161,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         inactivity_timeout_secs=_number(env, "INACTIVITY_TIMEOUT_SECS", 10.0, minimum=0.5),
         transfer_to=transfer_to,
         drain_timeout_secs=_number(env, "DRAIN_TIMEOUT_SECS", 60.0, minimum=0),
+        record_dir=(env.get("CALL_RECORD_DIR") or "").strip() or None,
     )
 
 

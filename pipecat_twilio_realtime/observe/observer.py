@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,9 @@ from pipecat.frames.frames import (
     BotStoppedSpeakingFrame,
     CancelFrame,
     EndFrame,
+    FunctionCallInProgressFrame,
     InputAudioRawFrame,
+    InputDTMFFrame,
     InterruptionFrame,
     LLMFullResponseEndFrame,
     OutputAudioRawFrame,
@@ -56,6 +59,7 @@ from .. import g711
 from .._logsafe import quote_for_log
 from ..twilio.frames import TwilioStopFrame
 from ..twilio.serializer import TwilioMediaStreamSerializer
+from .callrecord import CallRecording
 from .noise import NoiseDetector, NoiseFinding
 from .tokens import summary_tokens, tokens_log_fields
 from .twilio_buffer import DryPeriod, TwilioBufferEstimator
@@ -157,8 +161,10 @@ class CallStats:
 class MediaStatsObserver(BaseObserver):
     """Per-call media stats, tx/rx totals, barge-in latency and a noise alarm for Twilio calls.
 
-    Event handlers: ``on_call_summary(observer, summary: dict)`` once when the call ends, and
-    ``on_noise_detected(observer, finding: NoiseFinding)`` once per noise reason.
+    Event handlers: ``on_call_summary(observer, summary: dict)`` once when the call ends,
+    ``on_noise_detected(observer, finding: NoiseFinding)`` once per noise reason, and with ``record`` on,
+    ``on_recording(observer, wav: Path | None, call_info: dict)`` once the recording and timeline are
+    finished (before ``on_call_summary``; see :mod:`.callrecord`).
     """
 
     class InputParams(BaseModel):
@@ -172,6 +178,11 @@ class MediaStatsObserver(BaseObserver):
             log_transcripts: Log what the assistant said, one INFO line per reply.
             dry_tolerance_ms: Twilio buffer estimate: silences shorter than this (added up) are echo
                 timing noise, not a dry buffer.
+            record: Record the call: a stereo WAV (caller left, the bot as heard right) and a timeline
+                (JSON + HTML page), handed to ``on_recording`` when the call ends. Needs the serializer.
+            record_dir: Write them into this directory as ``<stream_sid>.wav``,
+                ``<stream_sid>.timeline.json`` and ``<stream_sid>.timeline.html`` (implies ``record``).
+            record_audio: With ``record``, record the audio too (``False``: only the timeline).
         """
 
         stats_interval_s: float = 30.0
@@ -180,6 +191,9 @@ class MediaStatsObserver(BaseObserver):
         log_frames: bool = False
         log_transcripts: bool = True
         dry_tolerance_ms: float = TwilioBufferEstimator.TOLERANCE_MS
+        record: bool = False
+        record_dir: str | None = None
+        record_audio: bool = True
 
     def __init__(
         self,
@@ -223,6 +237,13 @@ class MediaStatsObserver(BaseObserver):
         self._created_at = time_source()
         self._register_event_handler("on_call_summary")
         self._register_event_handler("on_noise_detected")
+        self._register_event_handler("on_recording")
+        self._record: CallRecording | None = None
+        if self._params.record or self._params.record_dir:
+            record_dir = Path(self._params.record_dir) if self._params.record_dir else None
+            self._record = CallRecording(record_dir=record_dir, audio=self._params.record_audio)
+            if service is not None:
+                self._watch_reconnects(service)
         if serializer is not None:  # the wire tells us what was sent, and when the call's audio is over
             self._listen(serializer)
 
@@ -255,6 +276,8 @@ class MediaStatsObserver(BaseObserver):
         if self._summarised:
             return summary
         self._summarised = True
+        if self._record is not None:
+            await self._finish_recording(summary)
         noise = ",".join(f"{k}:{v}" for k, v in stats.noise.items()) or "none"
         latency = _median(stats.barge_in_latency_ms)
         logger.info(
@@ -273,6 +296,26 @@ class MediaStatsObserver(BaseObserver):
             logger.warning(f"{self} stream={self._sid()} loud caller noise floor: {_LEVEL_HINT}")
         await self._call_event_handler("on_call_summary", summary)
         return summary
+
+    async def _finish_recording(self, summary: dict[str, Any]) -> None:
+        assert self._record is not None
+        if not self._record.attached:
+            logger.warning(f"{self} cannot record: no TwilioMediaStreamSerializer reached the observer")
+        call = self._record.finish(self._stats.stream_sid, summary)
+        summary["recording"] = {
+            k: call[k] and str(call[k]) for k in ("wav", "timeline_json", "timeline_html")
+        }
+        await self._call_event_handler("on_recording", call["wav"], call)
+
+    def _watch_reconnects(self, service: Any) -> None:
+        if "on_session_reconnected" in getattr(service, "_event_handlers", {}):
+            record = self._record
+
+            async def on_reconnected(_service: Any, reason: str) -> None:
+                if record is not None:
+                    record.event("reconnect", reason=str(reason)[:200])
+
+            service.add_event_handler("on_session_reconnected", on_reconnected)
 
     # ------------------------------------------------------------------ frames
 
@@ -311,6 +354,8 @@ class MediaStatsObserver(BaseObserver):
             on_mark_echo=self._on_wire_echo,
             on_clear=self._on_wire_clear,
         )
+        if self._record is not None:
+            self._record.attach(serializer)
 
     def _on_dry(self, periods: list[DryPeriod]) -> None:
         started = self._stats.started_at if self._stats.started_at is not None else self._created_at
@@ -326,6 +371,8 @@ class MediaStatsObserver(BaseObserver):
 
         if self._service is None and isinstance(processor, OpenAIRealtimeMuLawLLMService):
             self._service = processor
+            if self._record is not None:
+                self._watch_reconnects(processor)
             logger.debug(f"{self} found the Realtime service {processor}")
         if self._serializer is None and isinstance(processor, (BaseInputTransport, BaseOutputTransport)):
             serializer = getattr(getattr(processor, "_params", None), "serializer", None)
@@ -355,6 +402,11 @@ class MediaStatsObserver(BaseObserver):
             if self._params.stats_interval_s > 0:
                 self._next_stats_at = now + self._params.stats_interval_s
         downstream = data.direction == FrameDirection.DOWNSTREAM
+        if self._record is not None and (downstream or isinstance(frame, FunctionCallInProgressFrame)):
+            speech = True if isinstance(frame, _SPEECH_START) else None
+            speech = False if isinstance(frame, _SPEECH_STOP) else speech
+            if speech is not None or isinstance(frame, (FunctionCallInProgressFrame, InputDTMFFrame)):
+                self._record.on_frame(frame, speech)
 
         if isinstance(frame, InputAudioRawFrame):
             self._stats.rx_frames += 1  # replaced by the serializer's count of media messages
@@ -425,6 +477,8 @@ class MediaStatsObserver(BaseObserver):
                 f"NOISE stream={self._sid()} reason={finding.reason} rms={finding.rms:.0f}: the caller is "
                 f"hearing noise, not speech. Likely cause: {finding.likely_cause}"
             )
+            if self._record is not None:
+                self._record.event("noise", reason=finding.reason)
             await self._call_event_handler("on_noise_detected", finding)
 
     def _on_interruption(self, now: float) -> None:
@@ -432,8 +486,12 @@ class MediaStatsObserver(BaseObserver):
             return
         self._barged_in = True
         self._stats.barge_ins += 1
+        latency = None
         if self._speech_started_at is not None and now - self._speech_started_at < 2.0:
-            self._stats.barge_in_latency_ms.append((now - self._speech_started_at) * 1000)
+            latency = (now - self._speech_started_at) * 1000
+            self._stats.barge_in_latency_ms.append(latency)
+        if self._record is not None:
+            self._record.event("barge_in", latency_ms=None if latency is None else round(latency))
         self._speech_started_at = None
         self._new_chunk = True
         if self._noise is not None:

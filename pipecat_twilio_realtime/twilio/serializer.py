@@ -39,6 +39,7 @@ from .._logsafe import quote_for_log as q
 from . import protocol as tp
 from .frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame, TwilioStopFrame
 from .rest import TwilioCallControl, TwilioCallUpdate
+from .tap import WireTap
 
 __all__ = ["TwilioCallUpdate", "TwilioMediaStreamSerializer", "TwilioStreamStats"]
 
@@ -239,6 +240,7 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._echo_listener: Callable[[str, bool], None] | None = None
         self._clear_listener: Callable[[], None] | None = None
         self._last_ulaw = b""
+        self._tap: WireTap | None = None  # a call recorder (observe.recording), told of each wire event
 
     # ------------------------------------------------------------------ public state
 
@@ -302,6 +304,14 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._end_listener = on_end
         self._mark_listener, self._echo_listener = on_mark_sent, on_mark_echo
         self._clear_listener = on_clear
+
+    def set_wire_tap(self, tap: WireTap | None) -> None:
+        """Tell ``tap`` of each media, ``clear``, mark and ``stop`` as it crosses the socket (``None``: stop).
+
+        Args:
+            tap: The tap (e.g. :class:`~pipecat_twilio_realtime.observe.recording.CallRecorder`).
+        """
+        self._tap = tap
 
     # ------------------------------------------------------------------ setup
 
@@ -391,6 +401,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._stats.ulaw_bytes_sent += len(ulaw)
         self._played_by = max(self._played_by, self._clock()) + len(ulaw) / g711.SAMPLE_RATE
         self._last_ulaw = ulaw
+        if self._tap is not None:
+            self._tap.outbound_media(ulaw, self._clock())
         return tp.build_media(sid, ulaw)
 
     def _clear(self) -> str | None:
@@ -406,6 +418,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._pending_marks.clear()
         if self._clear_listener is not None:
             self._clear_listener()
+        if self._tap is not None:
+            self._tap.clear_sent(self._clock())
         return tp.build_clear(sid)
 
     def _transport_message(
@@ -440,6 +454,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._stats.marks_sent += 1
         if self._mark_listener is not None:
             self._mark_listener(name, sent)
+        if self._tap is not None:
+            self._tap.mark_sent(name, sent, self._clock())
         return tp.build_mark(sid, name)
 
     # ------------------------------------------------------------------ inbound
@@ -476,6 +492,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
             return None
         if isinstance(event, tp.Stop):
             self._stopped = True
+            if self._tap is not None:
+                self._tap.stream_stopped(self._clock())
             tail, self._in_batch = bytes(self._in_batch), bytearray()
             self._stats.stop_tail_bytes += len(tail)
             logger.info(f"{self} Twilio stream {q(event.stream_sid)} stopped")
@@ -537,6 +555,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._stats.media_received += 1
         self._stats.ulaw_bytes_received += len(event.payload)
         payload = event.payload
+        if self._tap is not None:
+            self._tap.inbound_media(payload, self._last_activity)
         if self._in_batch_bytes > _TWILIO_FRAME_BYTES:  # batching: one frame per inbound_frame_ms
             self._in_batch += payload
             if len(self._in_batch) < self._in_batch_bytes:
@@ -546,7 +566,12 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         return InputAudioRawFrame(audio=g711.decode(payload), sample_rate=g711.SAMPLE_RATE, num_channels=1)
 
     def _on_mark(self, event: tp.Mark) -> Frame:
-        name = event.name
+        echo = self._mark_echo(event.name)
+        if self._tap is not None:
+            self._tap.mark_echoed(echo.mark_name, echo.ulaw_bytes_sent, echo.played, self._clock())
+        return echo
+
+    def _mark_echo(self, name: str) -> TwilioMarkEchoFrame:
         if name in self._pending_marks:
             label, sent = self._pending_marks[name]
             # Marks echo in order: any still pending before this one was sent earlier and is done too.
