@@ -479,9 +479,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as e:
         print(f"{prog}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
-    print_result(result, args.scenario)
+    print()  # the call's files first: the verdict stays the last thing printed, its result line last
     for name, path in result.call_files.items():
         print(f"  {name + ':':15}{path}")
+    print_result(result, args.scenario)
     return 0 if result.ok else 1
 
 
