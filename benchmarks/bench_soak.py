@@ -196,7 +196,13 @@ class Bot:
 
 @contextlib.asynccontextmanager
 async def bot_process(
-    realtime_url: str, rest_url: str, max_calls: int, *, tracemalloc: bool = False, no_rate_cut: bool = False
+    realtime_url: str,
+    rest_url: str,
+    max_calls: int,
+    *,
+    tracemalloc: bool = False,
+    no_rate_cut: bool = False,
+    inactivity_s: float = 0.5,
 ) -> AsyncIterator[Bot]:
     """Start the example bot under uvicorn in a subprocess; stop it on exit."""
     log = Path(tempfile.mkstemp(prefix="soak-bot-", suffix=".log")[1])
@@ -208,7 +214,7 @@ async def bot_process(
         "TWILIO_AUTH_TOKEN": TOKEN,
         "PUBLIC_HOST": HOST,
         "MAX_CALLS": str(max_calls),
-        "INACTIVITY_TIMEOUT_SECS": "0.5",
+        "INACTIVITY_TIMEOUT_SECS": str(inactivity_s),
         "BOT_DEBUG_ENDPOINTS": "1",
         "SOAK_REST_URL": rest_url,
         "SOAK_NO_RATE_CUT": "1" if no_rate_cut else "0",
@@ -527,6 +533,8 @@ class NeighbourRun:
     flood_sent: int = 0
     appended_s: float = 0.0  # caller audio that reached OpenAI, seconds (both calls)
     call_s: float = 0.0  # how long the normal call (and the flood beside it) lasted
+    heard_s: float = 0.0  # bot speech the normal call's caller heard
+    ended: str = ""  # who ended the normal call
 
 
 async def flood(bot: Bot, rate: int, stop: asyncio.Event) -> int:
@@ -551,10 +559,10 @@ async def neighbour_run(bot: Bot, standin: RealtimeStandIn, label: str, rate: in
     """The normal call (greeting, two questions, each reply to its end), beside a flood when ``rate``."""
     call_sid = f"CA{'e' * 32}"
     token = await webhook(bot, call_sid)
-    script = [WaitForBotSilence(0.4), Speech(QUESTION), WaitForBotSilence(0.4), Speech(QUESTION)]
+    heard = [WaitForBotAudio(after_s=0.2, timeout_s=8.0), WaitForBotSilence(0.4)]  # a reply, to its end
     caller = SimulatedTwilioCaller(
         bot.ws_url,
-        [*script, WaitForBotSilence(0.4)],
+        [*heard, Speech(QUESTION), *heard, Speech(QUESTION), *heard],
         custom_parameters={BINDING_PARAMETER: token or ""},
         headers=_signature(f"wss://{HOST}/ws"),
         call_sid=call_sid,
@@ -579,6 +587,8 @@ async def neighbour_run(bot: Bot, standin: RealtimeStandIn, label: str, rate: in
         sent,
         (len(standin.appended_audio) - appended0) / 8000,
         call_s,
+        report.bot_speech_s,
+        "the bot" if report.bot_closed_first else "caller",
     )
 
 
@@ -588,11 +598,12 @@ async def flood_vs_neighbour(rate: int, *, uncut: bool = True) -> list[Neighbour
     posts: list[str] = []
     async with SoakStandIn(speed=4.0) as standin, serve_app(fake_rest(posts)) as rest_port:
         url = f"http://127.0.0.1:{rest_port}"
-        async with bot_process(standin.url, url, 4) as bot:
+        # the default inactivity bound (10 s): a starved neighbour shows as latency and gaps, not a hang-up
+        async with bot_process(standin.url, url, 4, inactivity_s=10.0) as bot:
             runs.append(await neighbour_run(bot, standin, "quiet", 0))
             runs.append(await neighbour_run(bot, standin, f"flood {rate}/s, 2x cut on", rate))
         if uncut:
-            async with bot_process(standin.url, url, 4, no_rate_cut=True) as bot:
+            async with bot_process(standin.url, url, 4, no_rate_cut=True, inactivity_s=10.0) as bot:
                 runs.append(await neighbour_run(bot, standin, f"flood {rate}/s, cut OFF", rate))
     return runs
 
@@ -600,13 +611,13 @@ async def flood_vs_neighbour(rate: int, *, uncut: bool = True) -> list[Neighbour
 def print_flood(runs: list[NeighbourRun]) -> None:
     print(
         f"   {'run':<26} {'reply latency ms':>18} {'gaps':>5} {'gap ms':>7} {'bot CPU s':>9} "
-        f"{'flood sent':>10} {'audio to OpenAI s':>17}"
+        f"{'flood sent':>10} {'audio to OpenAI s':>17} {'call s':>6} {'heard s':>7} {'ended by':>8}"
     )
     for r in runs:
         latencies = " ".join(f"{ms:.0f}" for ms in r.latencies_ms)
         print(
             f"   {r.label:<26} {latencies:>18} {r.gap_count:>5} {r.gap_ms:>7.0f} {r.bot_cpu_s:>9.2f} "
-            f"{r.flood_sent:>10} {r.appended_s:>17.1f}"
+            f"{r.flood_sent:>10} {r.appended_s:>17.1f} {r.call_s:>6.1f} {r.heard_s:>7.1f} {r.ended:>8}"
         )
 
 
