@@ -13,7 +13,8 @@ paired with its caller by the order of their greetings. Measured:
   call's caller (``bench_stacks``' "out" latency, per call), p50 / p99 / max over every reply of the
   run, the greetings of calls arriving while the others talk included;
 * gaps: silence the callers' playout had to insert inside bot speech (``CallerReport.gaps``), and
-  bot CPU (share of one core, per call-minute): both for ``--seconds`` after all calls started + 2 s.
+  bot CPU (share of one core, per call-minute): both for ``--seconds`` after all calls started + 2 s;
+* driver: the share of a core this process (stand-in and callers) used: near 100 % it is the limit.
 
 A stack's ramp stops at the first step past the knee (p99 > ``--p99-ms`` or any gap; a stack whose
 first step is already over ``--p99-ms``, as stock's resamplers are, is held to its floor + that). Its
@@ -71,6 +72,7 @@ class Step:
     core_share: float = 0.0
     cpu_per_call_min: float = 0.0
     paired: int = 0
+    driver_share: float = 0.0  # this process (stand-in + callers): when it saturates, the figures are its
 
     def p(self, q: float) -> float:
         return float(np.percentile(self.latencies_ms, q)) if self.latencies_ms else float("nan")
@@ -103,10 +105,10 @@ async def step(stack: str, calls: int, seconds: float) -> Step:
                 tasks.append(asyncio.create_task(caller.run()))
                 await asyncio.sleep(STAGGER_S)
             await asyncio.sleep(SETTLE_S)
-            t0, cpu0 = time.monotonic(), _cpu_seconds(proc.pid)
+            t0, cpu0, own0 = time.monotonic(), _cpu_seconds(proc.pid), time.process_time()
             gaps0 = [len(c.report.gaps) for c in callers]
             await asyncio.sleep(seconds)
-            t1, cpu1 = time.monotonic(), _cpu_seconds(proc.pid)
+            t1, cpu1, own1 = time.monotonic(), _cpu_seconds(proc.pid), time.process_time()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -120,6 +122,7 @@ async def step(stack: str, calls: int, seconds: float) -> Step:
         result.gaps += len(new)
         result.gap_ms += sum(new)
     result.core_share = (cpu1 - cpu0) / (t1 - t0)
+    result.driver_share = (own1 - own0) / (t1 - t0)
     result.cpu_per_call_min = (cpu1 - cpu0) / (calls * (t1 - t0) / 60)
     return result
 
@@ -128,7 +131,8 @@ def print_step(s: Step) -> None:
     print(
         f"  {s.stack:<9} {s.calls:>5} {s.p(50):>7.1f} {s.p(99):>7.1f} "
         f"{max(s.latencies_ms, default=float('nan')):>7.1f} {len(s.latencies_ms):>7} {s.gaps:>5} "
-        f"{s.gap_ms:>7.0f} {s.core_share:>6.0%} {s.cpu_per_call_min:>9.2f} {s.paired:>6}",
+        f"{s.gap_ms:>7.0f} {s.core_share:>6.0%} {s.cpu_per_call_min:>9.2f} {s.paired:>6} "
+        f"{s.driver_share:>6.0%}",
         flush=True,
     )
 
@@ -189,7 +193,7 @@ async def main() -> None:
     print(f"\ncapacity: added reply latency (first delta -> first media, per call), {seconds:g} s a step")
     print(
         f"  {'stack':<9} {'calls':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'replies':>7} {'gaps':>5} "
-        f"{'gap ms':>7} {'core':>6} {'cpu-s/min':>9} {'paired':>6}"
+        f"{'gap ms':>7} {'core':>6} {'cpu-s/min':>9} {'paired':>6} {'driver':>6}"
     )
     ramps = {stack: await ramp(stack, steps, seconds, args.p99_ms) for stack in stacks}
     print(f"\nknee (last step with p99 <= {args.p99_ms:g} ms, or the stack's floor + that, and no gaps)")

@@ -34,8 +34,8 @@ def test_capacity_quick_runs_every_stack_and_prints_the_knee() -> None:
     )
     assert run.returncode == 0, run.stderr
     rows = run.stdout.splitlines()
-    # a step row: stack, calls, p50, p99, max, replies, gaps, gap ms, core, cpu-s/min, paired
-    steps = [cells for line in rows if len(cells := line.split()) == 11 and cells[1].isdigit()]
+    # a step row: stack, calls, p50, p99, max, replies, gaps, gap ms, core, cpu-s/min, paired, driver
+    steps = [cells for line in rows if len(cells := line.split()) == 12 and cells[1].isdigit()]
     assert {cells[0] for cells in steps} == {"default", "stock"}, run.stdout
     for cells in steps:  # replies were measured and every call was paired with its stand-in session
         assert int(cells[5]) > 0 and int(cells[10]) == int(cells[1]), run.stdout
