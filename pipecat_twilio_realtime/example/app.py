@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -53,11 +54,15 @@ from pipecat_twilio_realtime.twilio.limits import CallerLimiter
 from pipecat_twilio_realtime.twilio.security import parse_form
 from pipecat_twilio_realtime.twilio.shared_limits import LocalCallLimits, RedisCallLimiter
 
+from .debug import install_debug_routes
 from .pipeline import run_bot
 from .service import FAILED, CallService, LiveCall
 from .settings import UNSIGNED_SETTING, BotSettings, load_settings
 
 _TRY_AGAIN_LATER = 1013  # websocket close code: the server is overloaded
+SUMMARIES_KEPT = 100
+"""Finished calls whose summaries ``app.state.call_summaries`` keeps: the oldest go (a process serves for
+months; keeping every one grew it ~2 KB a call, found by ``benchmarks/bench_soak.py --tracemalloc``)."""
 
 
 @dataclass(frozen=True)
@@ -220,7 +225,8 @@ def create_app(
             in-process.
 
     Returns:
-        The FastAPI app. ``app.state.call_summaries`` collects each finished call's stats summary,
+        The FastAPI app. ``app.state.call_summaries`` holds the last :data:`SUMMARIES_KEPT` finished
+        calls' stats summaries (a ``deque``, newest last),
         ``app.state.calls`` is the per-process :class:`~pipecat_twilio_realtime.CallLimiter`,
         ``app.state.service`` the :class:`~.service.CallService` (live calls, drain) and
         ``app.state.metrics`` the :class:`CallMetrics`.
@@ -245,7 +251,7 @@ def create_app(
             mark_process_dead()  # this process's live gauges leave the multiprocess directory
 
     app = FastAPI(title="pipecat-twilio-realtime example bot", lifespan=lifespan)
-    app.state.call_summaries = []
+    app.state.call_summaries = deque(maxlen=SUMMARIES_KEPT)
     app.state.calls = calls
     app.state.limits = limits
     app.state.service = service
@@ -284,6 +290,8 @@ def create_app(
         update_limit_gauges()
         body, content_type = metrics.render()
         return Response(body, media_type=content_type)
+
+    install_debug_routes(app)  # BOT_DEBUG_ENDPOINTS=1 only, loopback clients only (debug.py)
 
     @app.post("/twiml")
     async def twiml(request: Request) -> Response:

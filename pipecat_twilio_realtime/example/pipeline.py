@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import MutableSequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import WebSocket
@@ -73,7 +74,7 @@ async def run_bot(
     *,
     stream_sid: str,
     call_sid: str | None = None,
-    summaries: list[dict[str, Any]] | None = None,
+    summaries: MutableSequence[dict[str, Any]] | None = None,
     twilio_client: Any | None = None,
     call: LiveCall | None = None,
     metrics: CallMetrics | None = None,
