@@ -71,4 +71,4 @@ async def test_a_fast_call_carries_every_byte_and_reports_call_time(speed: float
     assert sent_at[-1] - sent_at[0] == pytest.approx((len(sent_at) - 1) * 0.02, abs=0.25)
     assert report.events[-1][0] == pytest.approx(call_s, abs=0.4)
     # and took less than that in real seconds (1/speed of it on an idle machine), real time at speed 1
-    assert wall_s < call_s * 0.75 if speed > 1 else wall_s >= call_s, wall_s
+    assert wall_s < call_s * 0.75 if speed > 1 else wall_s > call_s * 0.9, wall_s
