@@ -110,12 +110,15 @@ async def run_call_pipeline(
     observers: list[Any] | None = None,
     on_connected: list[Any] | None = None,
     cancel_on_disconnect: bool = True,
+    speed: float = 1.0,
 ) -> None:
     """Run one call: ``transport.input() → processors → transport.output() → after_output`` at 8 kHz.
 
     The pipeline ends when the call does (Twilio ``stop``, the bot ending it, or the socket going away).
     With ``cancel_on_disconnect=False`` nothing cancels it when the socket closes: only the pipeline
     itself (e.g. Twilio's ``stop``) can end it, so a test that relies on that hangs if it does not.
+    ``speed`` > 1 paces the bot's audio out that many times faster than real time (see
+    :func:`pace_output`), for a caller built with the same ``speed``.
     """
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -128,6 +131,8 @@ async def run_call_pipeline(
             audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
         ),
     )
+    if speed != 1.0:
+        pace_output(transport.output(), speed)
     worker = PipelineWorker(
         Pipeline([transport.input(), *processors, transport.output(), *(after_output or [])]),
         params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
@@ -149,6 +154,26 @@ async def run_call_pipeline(
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     await runner.run()
+
+
+def pace_output(output: Any, speed: float) -> None:
+    """Make a websocket output transport send its audio ``speed`` times faster than real time.
+
+    Pipecat's ``FastAPIWebsocketOutputTransport`` sleeps ``_send_interval`` (set in ``setup()``) between
+    chunks to play like a sound card; dividing it runs the bot on the simulated caller's scaled time
+    (``SimulatedTwilioCaller(speed=...)``). Chunking, padding and every byte stay as they are.
+    """
+    if speed <= 0:
+        raise ValueError(f"speed must be positive, got {speed!r}")
+    original_setup = output.setup
+
+    async def setup(frame_setup: Any) -> None:
+        await original_setup(frame_setup)
+        # A Pipecat that renames it must fail here, not silently pace at real time.
+        interval = output.__dict__["_send_interval"]
+        output._send_interval = interval / speed
+
+    output.setup = setup
 
 
 class Loopback(FrameProcessor):

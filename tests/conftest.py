@@ -15,3 +15,51 @@ def logs() -> Iterator[list[str]]:
     sink = logger.add(lambda m: lines.append(str(m)), level="DEBUG")
     yield lines
     logger.remove(sink)
+
+
+# Seconds of wall time each of these files takes (sum of its tests, 2026-12-07, 2 cores): almost all of it
+# waiting on real-time calls and subprocesses. With ``-n 8`` a worker that picks up a 25 s test last keeps
+# the whole run waiting, so these go first, longest first, and the many quick tests fill the gaps behind
+# them. A file not listed keeps its place after them; the order is the same on every xdist worker.
+SLOW_FILES = {
+    "tests/cli/test_simulate.py": 125,
+    "tests/realtime/test_dead_air.py": 85,
+    "tests/cli/test_runner_bot.py": 82,
+    "tests/example/test_service_ops.py": 62,
+    "tests/cli/test_wheel.py": 47,
+    "tests/test_benchmarks.py": 45,
+    "tests/realtime/test_service.py": 45,
+    "tests/observe/test_noise_guard_call.py": 38,
+    "tests/example/test_bot.py": 28,
+    "tests/example/test_security.py": 23,
+    "tests/observe/test_observer.py": 15,
+    "tests/twilio/test_serializer_limits.py": 15,
+    "tests/observe/test_metrics.py": 13,
+    "tests/realtime/test_caller_bytes.py": 12,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With ``-n``, hand tests to xdist workers one at a time unless ``--maxschedchunk`` says otherwise.
+
+    xdist's ``--dist load`` starts each worker on a contiguous chunk of a quarter of its share (41 tests
+    at ``-n 8``): the first worker got every subprocess and simulator test of ``tests/cli`` and ran
+    ~290 s while the others idled. One at a time, slowest first, each worker takes the next test when
+    it is free.
+    """
+    option = config.option
+    if getattr(option, "maxschedchunk", "absent") is None:  # xdist is installed and the user left it
+        option.maxschedchunk = 1
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the slow files first (see ``SLOW_FILES``); a stable sort keeps each file's own order."""
+    root = config.rootpath
+
+    def weight(item: pytest.Item) -> int:
+        try:
+            return -SLOW_FILES.get(item.path.relative_to(root).as_posix(), 0)
+        except ValueError:  # a test outside the checkout
+            return 0
+
+    items.sort(key=weight)

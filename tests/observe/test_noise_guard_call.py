@@ -27,6 +27,8 @@ from pipecat_twilio_realtime.testing.realtime import Faults
 from .._bot_helpers import BotCall, bot_app
 from .._twilio_helpers import serve, write_pcm_wav
 
+FAST = 4.0
+
 
 @pytest.mark.parametrize("kind", ["pcm16", "white", "buzz", "wav"])
 async def test_noise_from_the_server_never_reaches_the_caller(
@@ -36,11 +38,14 @@ async def test_noise_from_the_server_never_reaches_the_caller(
     if kind == "wav":
         noise = write_pcm_wav(tmp_path / "reply.wav", g711.decode(load_clip("bot_answer")))
     calls: list[BotCall] = []
-    script = [Silence(1.5), Speech(load_clip("caller_question")), Silence(2.5)]
+    # A call FAST times faster than real time (only bytes are asserted): the caller's question plays
+    # faster, while the silences, the time the greeting and the answer have to be refused, stay as long
+    # in real seconds as before.
+    script = [Silence(1.5 * FAST), Speech(load_clip("caller_question")), Silence(2.5 * FAST)]
     async with RealtimeStandIn(speed=8.0, faults=Faults(reply_noise=noise)) as standin:
-        async with serve(bot_app(standin.url, calls)) as port:
+        async with serve(bot_app(standin.url, calls, speed=FAST)) as port:
             report = await asyncio.wait_for(
-                SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 60
+                SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=FAST).run(), 60
             )
         cancels = [e for e in standin.received if e["type"] == "response.cancel"]
     service = calls[0].service

@@ -49,12 +49,24 @@ def expected_on_the_wire(standin: RealtimeStandIn) -> bytes:
     return wire.replace(b"\x7f", b"\xff")
 
 
-async def call(standin: RealtimeStandIn, script: list[Any], **app_kwargs: Any) -> tuple[Any, BotCall]:
+async def call(
+    standin: RealtimeStandIn, script: list[Any], *, speed: float = 1.0, **app_kwargs: Any
+) -> tuple[Any, BotCall]:
+    """One call through the bot; ``speed`` > 1 runs bot and caller on that scaled time (see FAST)."""
     calls: list[BotCall] = []
-    async with serve(bot_app(standin.url, calls, **app_kwargs)) as port:
-        caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script)
+    async with serve(bot_app(standin.url, calls, speed=speed, **app_kwargs)) as port:
+        caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=speed)
         report = await asyncio.wait_for(caller.run(), 60)
     return report, calls[0]
+
+
+FAST = 4.0
+"""Call time per real second for calls whose assertions are about bytes and events, not wall-clock pacing.
+The stand-in then runs at ``8.0 * FAST`` (the same lead over the call's playout as at real time), and every
+margin against a loaded machine (quiet before speaking, timeouts) is ``FAST`` times longer in call time:
+the same in real seconds as at real time. Only the audio itself plays faster."""
+QUIET = WaitForBotSilence(quiet_s=0.6 * FAST)
+"""Until the bot has been quiet 0.6 real seconds, as ``WaitForBotSilence()`` waits at real time."""
 
 
 # ----------------------------------------------------------------------------- a plain turn
@@ -62,16 +74,19 @@ async def call(standin: RealtimeStandIn, script: list[Any], **app_kwargs: Any) -
 
 async def test_plain_turn_is_mulaw_both_ways_and_bit_exact() -> None:
     question = load_clip("caller_question")
-    async with RealtimeStandIn(speed=8.0) as standin:
+    async with RealtimeStandIn(speed=8.0 * FAST) as standin:
         report, bot = await call(
             standin,
             [
                 WaitForBotAudio(after_s=0.2),
-                WaitForBotSilence(),
+                QUIET,
                 Speech(question),
                 Silence(1.0),
-                WaitForBotAudio(4.5),
+                # the whole answer, then quiet (it is 4.2 s long: waiting for 4.5 s of it only timed out)
+                WaitForBotAudio(after_s=0.2, timeout_s=15.0 * FAST),
+                QUIET,
             ],
+            speed=FAST,
         )
     updates = [e for e in standin.received if e["type"] == "session.update"]
     assert updates, "no session.update was sent"
@@ -119,6 +134,7 @@ async def test_session_updates_stay_pinned_after_a_settings_update() -> None:
 
 
 async def test_barge_in_clears_twilio_and_truncates_at_what_was_heard() -> None:
+    # Real time: it measures the truncation against what was heard within 20 ms.
     async with RealtimeStandIn(speed=8.0) as standin:
         report, bot = await call(
             standin,
@@ -168,7 +184,7 @@ def test_playback_tracker_counts_played_marks_only() -> None:
 
 async def test_server_confirming_pcm_is_caught_and_the_call_ended(logs: list[str]) -> None:
     async with RealtimeStandIn(reply_format_override="audio/pcm") as standin:
-        report, bot = await call(standin, [Silence(12.0)])
+        report, bot = await call(standin, [Silence(12.0 * FAST)], speed=FAST)
     # not a byte of reply audio reached the caller: only the apology, then Pipecat's end-of-call silence
     received = bytes(report.received_audio)
     assert received.startswith(apology_on_the_wire()) and set(received[len(apology_on_the_wire()) :]) <= {
@@ -253,11 +269,12 @@ async def test_append_interval_batches_caller_frames_without_losing_bytes() -> N
 async def test_a_lost_openai_session_ends_the_call_instead_of_silence(
     misbehaviour: str, logs: list[str]
 ) -> None:
-    async with RealtimeStandIn(speed=2.0, **{misbehaviour: True}) as standin:
+    async with RealtimeStandIn(speed=2.0 * FAST, **{misbehaviour: True}) as standin:
         report, bot = await call(
             standin,
-            [WaitForBotAudio(after_s=0.2, timeout_s=5), Silence(12.0)],
+            [WaitForBotAudio(after_s=0.2, timeout_s=5 * FAST), Silence(12.0 * FAST)],
             service_kwargs={"reconnect_attempts": 0},  # reconnecting is covered in test_dead_air.py
+            speed=FAST,
         )
     assert report.bot_closed_first  # the bot hung up; the caller was not left listening to silence
     assert bot.service.stats.realtime_lost == 1
@@ -284,9 +301,9 @@ async def test_a_rejected_truncate_does_not_end_the_session() -> None:
 
 
 async def test_the_session_time_limit_ends_the_call_cleanly(logs: list[str]) -> None:
-    async with RealtimeStandIn(speed=2.0, session_limit_s=1.0) as standin:
+    async with RealtimeStandIn(speed=2.0 * FAST, session_limit_s=1.0) as standin:  # 1 s of real time
         report, bot = await call(
-            standin, [Silence(12.0)], greet=False, service_kwargs={"reconnect_attempts": 0}
+            standin, [Silence(12.0 * FAST)], greet=False, service_kwargs={"reconnect_attempts": 0}, speed=FAST
         )
     assert report.bot_closed_first and bot.service.stats.realtime_lost == 1
     assert any("session_expired" in line and "lost the OpenAI Realtime session" in line for line in logs)
@@ -335,6 +352,8 @@ async def test_caller_audio_goes_on_past_the_service_only_with_passthrough(passt
         kwargs = {}
     elif passthrough is not None:
         kwargs["service_kwargs"] = {"audio_passthrough": passthrough}
+    # Real time: the caller talks over the greeting, and whether a greeting mark had played before the
+    # clear (asserted below) depends on wire latency against play time, which a scaled call changes.
     async with RealtimeStandIn(speed=8.0) as standin:
         report, bot = await call(
             standin,

@@ -68,7 +68,7 @@ from .script import (
     WaitForBotSilence,
 )
 
-__all__ = ["FRAME_BYTES", "SILENCE", "SimulatedTwilioCaller", "check_outbound"]
+__all__ = ["FRAME_BYTES", "SILENCE", "SimulatedTwilioCaller", "check_outbound", "scaled_time"]
 
 FRAME_BYTES = 160
 """One Twilio ``media`` message: 20 ms of μ-law at 8000 Hz."""
@@ -129,6 +129,7 @@ class SimulatedTwilioCaller:
         open_timeout_s: float = 10.0,
         network: NetworkConfig | None = None,
         gap_limit_s: float = GAP_LIMIT_S,
+        speed: float = 1.0,
     ) -> None:
         """Prepare a call.
 
@@ -154,12 +155,21 @@ class SimulatedTwilioCaller:
             network: Impairment of the websocket, each direction (``None``: loopback as it is).
             gap_limit_s: The longest silence between two played ticks of bot audio that counts as a gap
                 (longer is a pause between replies).
+            speed: Run the call this many times faster than real time: call time is ``clock() * speed``
+                and each wait lasts ``1 / speed`` of its call time. Every time in the report (and
+                ``linger_s``, the script's seconds) is call time. Only for a bot that runs on the same
+                scaled time (its output pacing and clocks); ``open_timeout_s`` stays real seconds.
 
         Raises:
-            ValueError: If a WAV in ``script`` is not 8000 Hz mono PCM16 or μ-law, or a delay is negative.
+            ValueError: If a WAV in ``script`` is not 8000 Hz mono PCM16 or μ-law, a delay is negative,
+                or ``speed`` is not a positive finite number.
         """
         if playout_delay_s < 0 or linger_s < 0 or gap_limit_s < 0:
             raise ValueError("playout_delay_s, linger_s and gap_limit_s must not be negative")
+        if not (0 < speed < math.inf):
+            raise ValueError(f"speed must be a positive finite multiple of real time, got {speed!r}")
+        if speed != 1.0:
+            clock, sleep = scaled_time(speed, clock, sleep)
         self.url = url
         self.script: list[Segment] = [Speech.from_wav(s) if isinstance(s, Path) else s for s in script]
         self.custom_parameters = dict(custom_parameters or {})
@@ -480,6 +490,31 @@ class SimulatedTwilioCaller:
         )
         link.start(self._start)
         return link
+
+
+def scaled_time(
+    speed: float,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Coroutine[Any, Any, Any]] = asyncio.sleep,
+) -> tuple[Callable[[], float], Callable[[float], Coroutine[Any, Any, Any]]]:
+    """A clock and a sleep that run ``speed`` times faster than ``clock`` and ``sleep``.
+
+    Args:
+        speed: Multiples of real time (positive, finite).
+        clock: The underlying monotonic clock, in seconds.
+        sleep: The underlying sleep, in seconds of ``clock``.
+
+    Returns:
+        ``(clock, sleep)``: call time is ``clock() * speed``; ``sleep(s)`` waits ``s / speed``.
+    """
+
+    def scaled_clock() -> float:
+        return clock() * speed
+
+    async def scaled_sleep(seconds: float) -> Any:
+        return await sleep(seconds / speed)
+
+    return scaled_clock, scaled_sleep
 
 
 def _failed(task: asyncio.Task[Any]) -> bool:
