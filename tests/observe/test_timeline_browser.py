@@ -1,13 +1,13 @@
 """The timeline page of a known call, rendered by a real headless Chromium (``chromium --dump-dom``).
 
 The page draws itself with inline JS, so the DOM Chromium dumps after loading it is what a person sees: if
-the script failed, the tracks and markers would be missing. Skips when Chromium is not installed.
+the script failed, the tracks and markers would be missing. Skips when Chromium is not installed (fails
+under ``.ci/run``, which installs it: ``tests/_system_tools.need``).
 """
 
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +16,8 @@ import pytest
 
 from pipecat_twilio_realtime.observe.timeline import CallTimeline, timeline_html
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from .._system_tools import need
+
 FLAGS = (
     "--headless",
     "--no-sandbox",
@@ -28,15 +29,17 @@ FLAGS = (
     "--disable-sync",
 )
 
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium chromium-driver")
+
+@pytest.fixture(autouse=True)
+def _chromium() -> None:
+    need("chromium")
 
 
 def chromium(tmp_path: Path, page: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     profile = tmp_path / "profile"
     profile.mkdir(exist_ok=True)
-    assert CHROMIUM is not None
     return subprocess.run(
-        [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
+        [need("chromium"), *FLAGS, f"--user-data-dir={profile}", *extra, page.as_uri()],
         capture_output=True,
         text=True,
         timeout=90,
