@@ -74,6 +74,8 @@ class TwilioStreamStats:
             or one per ``inbound_frame_ms`` of audio when batching).
         stop_tail_bytes: μ-law bytes of a partial inbound batch still held when Twilio's ``stop``
             arrived; they travel on as ``TwilioStopFrame.tail_audio`` (the caller's last words).
+        unsent_tail_bytes: μ-law bytes of a partial inbound batch still held when the call ended without
+            Twilio's ``stop`` (the socket closed): the pipeline is ending, so they are counted, not sent.
     """
 
     media_sent: int = 0
@@ -94,6 +96,7 @@ class TwilioStreamStats:
     rate_dropped: int = 0
     audio_frames_in: int = 0
     stop_tail_bytes: int = 0
+    unsent_tail_bytes: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """Return the counters as a plain dict (for metrics exporters)."""
@@ -348,6 +351,7 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
             The JSON text to send, or ``None`` when nothing is sent for this frame.
         """
         if isinstance(frame, (EndFrame, CancelFrame)):
+            self._count_unsent_tail()
             if self._hang_up_enabled and not self._hangup_attempted and not self._stopped:
                 self._hangup_attempted = True
                 await self._hang_up(frame.reason)
@@ -367,6 +371,17 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
                 return None
             return self._transport_message(frame)
         return None
+
+    def _count_unsent_tail(self) -> None:
+        """A partial inbound batch left when the call ends without ``stop`` is counted and named once."""
+        if not self._in_batch or self._stopped:
+            return
+        held, self._in_batch = len(self._in_batch), bytearray()
+        self._stats.unsent_tail_bytes += held
+        logger.warning(
+            f"{self} {held} B of the caller's last audio (under one {self._in_batch_bytes // 8} ms frame) "
+            "not sent to the pipeline: the call ended without Twilio's stop (the socket closed)"
+        )
 
     def _outbound_ready(self, what: str) -> str | None:
         if self._stopped:

@@ -8,7 +8,13 @@ import random
 from pathlib import Path
 
 import pytest
-from pipecat.frames.frames import EndFrame, InputAudioRawFrame, InputDTMFFrame, OutputAudioRawFrame
+from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
+    InputAudioRawFrame,
+    InputDTMFFrame,
+    OutputAudioRawFrame,
+)
 
 from pipecat_twilio_realtime import (
     RECOMMENDED_INBOUND_FRAME_MS,
@@ -22,6 +28,7 @@ from pipecat_twilio_realtime import (
 from pipecat_twilio_realtime.twilio import protocol as tp
 
 from .. import _twilio_helpers as tw
+from ._serializer_harness import started
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -124,3 +131,28 @@ def test_recommended_outbound_size_is_the_one_number() -> None:
     spec.loader.exec_module(module)
     assert module.OUT_CHUNKS == RECOMMENDED_OUT_10MS_CHUNKS
     assert module.IN_FRAME_MS == RECOMMENDED_INBOUND_FRAME_MS == 40
+
+
+@pytest.mark.parametrize("end", [EndFrame, CancelFrame])
+async def test_a_partial_frame_left_when_the_socket_closes_without_stop_is_counted_and_named(
+    end: type, logs: list[str]
+) -> None:
+    serializer = await started(params=TwilioMediaStreamSerializer.InputParams(inbound_frame_ms=40))
+    assert await serializer.deserialize(tw.media(2, b"\x01" * 160)) is None  # 20 ms held for the 40 ms frame
+    assert await serializer.serialize(end()) is None
+    assert serializer.stats.unsent_tail_bytes == 160 and serializer.stats.stop_tail_bytes == 0
+    assert (
+        sum("160 B of the caller's last audio" in line and "without Twilio's stop" in line for line in logs)
+        == 1
+    )
+    assert await serializer.serialize(end()) is None  # counted once
+    assert serializer.stats.unsent_tail_bytes == 160
+
+
+async def test_after_stop_the_tail_travels_on_and_nothing_is_counted_unsent() -> None:
+    serializer = await started(params=TwilioMediaStreamSerializer.InputParams(inbound_frame_ms=40))
+    assert await serializer.deserialize(tw.media(2, b"\x01" * 160)) is None
+    stop = await serializer.deserialize(tw.stop(3))
+    assert stop is not None and stop.tail_audio
+    assert await serializer.serialize(EndFrame()) is None
+    assert serializer.stats.unsent_tail_bytes == 0 and serializer.stats.stop_tail_bytes == 160
