@@ -19,8 +19,8 @@ paired with its caller by the order of their greetings. Measured:
 A stack's ramp stops at the first step past the knee (p99 > ``--p99-ms`` or any gap; a stack whose
 first step is already over ``--p99-ms``, as stock's resamplers are, is held to its floor + that). Its
 knee is the last step before that; calls per core divides it by the share of a core the bot process
-used there. The plain relay peer is in only when ``benchmarks/_relay.py`` exists (another change adds
-it). The stand-in and all callers share this process: on a busy machine their delays count too.
+used there. ``relay`` is the plain relay peer of ``benchmarks/_relay.py``. The stand-in and all callers
+share this process: on a busy machine their delays count too.
 """
 
 from __future__ import annotations
@@ -92,12 +92,23 @@ def pair(standin: PerCallStandIn, callers: list[SimulatedTwilioCaller]) -> list[
     ]
 
 
+async def _start(stack: str, url: str) -> tuple[asyncio.subprocess.Process, int]:
+    """The stack's process: a bench_stacks bot, or the plain relay (``_relay.py``, as in bench_network)."""
+    if stack != "relay":
+        return await _start_bot(stack, url)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(RELAY), "--realtime-url", url, stdout=asyncio.subprocess.PIPE
+    )
+    assert proc.stdout is not None
+    return proc, int(await asyncio.wait_for(proc.stdout.readline(), 60))
+
+
 async def step(stack: str, calls: int, seconds: float) -> Step:
     """``calls`` concurrent calls on a fresh bot process of ``stack``, measured for ``seconds``."""
     result = Step(stack, calls)
     script = script_for("long", load_clip("caller_question"), turns=1000)
     async with PerCallStandIn(speed=4.0) as standin:
-        proc, port = await _start_bot(stack, standin.url)
+        proc, port = await _start(stack, standin.url)
         try:
             callers = [SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script) for _ in range(calls)]
             tasks = []
@@ -173,7 +184,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", default="8,16,24,32,48,64", help="concurrent calls, in order")
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per step")
-    parser.add_argument("--stacks", default="default,lean,stock", help="bench_stacks stacks, in order")
+    parser.add_argument(
+        "--stacks", default="default,lean,stock,relay", help="bench_stacks stacks and relay, in order"
+    )
     parser.add_argument("--p99-ms", type=float, default=50.0, help="the knee: added reply latency p99")
     parser.add_argument("--quick", action="store_true", help="a tiny run (smoke test)")
     args = parser.parse_args()
@@ -184,12 +197,10 @@ async def main() -> None:
     seconds = args.seconds
     if args.quick:
         steps, seconds, stacks = [2], 3.0, [s for s in stacks if s in ("default", "stock")]
-    unknown = [s for s in stacks if s not in STACKS]
+    unknown = [s for s in stacks if s not in STACKS and s != "relay"]
     if unknown:
-        parser.error(f"unknown stacks {unknown}; known: {', '.join(STACKS)}")
+        parser.error(f"unknown stacks {unknown}; known: {', '.join(STACKS)}, relay")
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, load {os.getloadavg()[0]:.1f}")
-    if not RELAY.exists():
-        print("  relay: benchmarks/_relay.py is not here yet: the plain relay peer is left out")
     print(f"\ncapacity: added reply latency (first delta -> first media, per call), {seconds:g} s a step")
     print(
         f"  {'stack':<9} {'calls':>5} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'replies':>7} {'gaps':>5} "
