@@ -138,6 +138,7 @@ MODULES: dict[str, list[str]] = {
     "observe.twilio_buffer": [
         "tests/observe/test_twilio_buffer.py",
         "tests/observe/test_twilio_buffer_observer.py",
+        "tests/observe/test_buffer_estimator_edges.py",
     ],
 }
 """Each module (dotted below the package) and the pytest arguments selecting the fast tests that own it."""
