@@ -133,6 +133,7 @@ MODULES: dict[str, list[str]] = {
         "tests/observe/test_summary_line.py",
         "tests/observe/test_noise_chunks.py",
         "tests/observe/test_levels_window.py",
+        "tests/observe/test_observer_finds_its_parts.py",
     ],
     "recommended": ["tests/test_recommended.py"],
     "observe.twilio_buffer": [

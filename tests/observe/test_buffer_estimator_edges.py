@@ -96,8 +96,8 @@ def test_an_echo_from_an_earlier_reply_is_not_read_into_the_next() -> None:
     e.mark_sent("a", 1000, 0.0)
     e.media_sent(1000, 1.0)  # a new reply: the bot was silent past the reply gap
     e.mark_sent("b", 2000, 1.0)
-    e.mark_echoed("a", 1.01)  # the first reply's echo, held on its way back
-    e.mark_echoed("b", 1.125)
+    e.mark_echoed("a", 1.01)  # the first reply's echo, held on its way back (offset 0.885)
+    e.mark_echoed("b", 1.25)  # offset 1.0: a late echo alone, but 115 ms above the old one
     assert e.finish(2.0) == []
 
 
