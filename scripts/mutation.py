@@ -128,11 +128,18 @@ MODULES: dict[str, list[str]] = {
         "tests/observe/test_caller_levels.py",
         "tests/observe/test_call_summary.py",
         "tests/observe/test_noise_alarm.py",
+        "tests/observe/test_observer_wire.py",
+        "tests/observe/test_twilio_buffer_observer.py",
+        "tests/observe/test_summary_line.py",
+        "tests/observe/test_noise_chunks.py",
+        "tests/observe/test_levels_window.py",
+        "tests/observe/test_observer_finds_its_parts.py",
     ],
     "recommended": ["tests/test_recommended.py"],
     "observe.twilio_buffer": [
         "tests/observe/test_twilio_buffer.py",
         "tests/observe/test_twilio_buffer_observer.py",
+        "tests/observe/test_buffer_estimator_edges.py",
     ],
 }
 """Each module (dotted below the package) and the pytest arguments selecting the fast tests that own it."""
