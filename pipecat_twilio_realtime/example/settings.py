@@ -25,6 +25,13 @@ class ConfigError(ValueError):
     """A required setting is missing or invalid; the message names it."""
 
 
+DEFAULT_MAX_CALLS = 24
+"""Calls one process runs at once by default: 3/4 of the knee measured by ``benchmarks/bench_capacity.py``
+(32 concurrent calls with the package's defaults on one process of a 2-core machine, reply latency p99
+5 ms, no gaps; at 48 the callers heard gaps), leaving room for bursts and a busier machine
+(``docs/soak-and-capacity.md``)."""
+
+
 @dataclass(frozen=True)
 class BotSettings:
     """Everything the bot reads from the environment (see ``env.example``).
@@ -74,7 +81,7 @@ class BotSettings:
     start_timeout_secs: float = 10.0
     allow_unsigned: bool = False
     stream_binding_secret: str | None = field(default=None, repr=False)
-    max_calls: int = 20
+    max_calls: int = DEFAULT_MAX_CALLS
     max_calls_per_process: int | None = None
     max_calls_per_caller: int | None = None
     redis_url: str | None = field(default=None, repr=False)
@@ -153,7 +160,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> BotSettings:
         model=env.get("OPENAI_REALTIME_MODEL") or "gpt-realtime",
         allow_unsigned=allow_unsigned,
         stream_binding_secret=binding_secret,
-        max_calls=int(_number(env, "MAX_CALLS", 20, minimum=1, kind=int)),
+        max_calls=int(_number(env, "MAX_CALLS", DEFAULT_MAX_CALLS, minimum=1, kind=int)),
         max_calls_per_process=_optional_int(env, "MAX_CALLS_PER_PROCESS"),
         max_calls_per_caller=_optional_int(env, "MAX_CALLS_PER_CALLER"),
         redis_url=_redis_url(env),

@@ -15,7 +15,7 @@ BASE = {"OPENAI_API_KEY": "sk-x", "ALLOW_UNSIGNED": "1"}
 
 def test_without_redis_every_cap_is_per_process_as_before() -> None:
     settings = load_settings(BASE)
-    assert (settings.redis_url, settings.max_calls_per_caller, settings.process_cap) == (None, None, 20)
+    assert (settings.redis_url, settings.max_calls_per_caller, settings.process_cap) == (None, None, 24)
     assert load_settings({**BASE, "MAX_CALLS": "8", "MAX_CALLS_PER_PROCESS": "5"}).process_cap == 5
     assert load_settings({**BASE, "MAX_CALLS": "3", "MAX_CALLS_PER_PROCESS": "5"}).process_cap == 3
     limits, _ = build_limits(load_settings({**BASE, "MAX_CALLS_PER_CALLER": "2"}), CallMetrics())
