@@ -21,7 +21,7 @@ CONDITIONS = [
 ALWAYS = ["gap_ms_per_min", "bot_speech_s"]
 BARGE_IN = ["barge_in_ms", "truncation_error_ms", "error_at_truncate_ms"]
 # A stack with no lead can have nothing queued when a stall ends just as the caller speaks: no barge-in to
-# measure in that call. With a lead (or with no impairment) every call has one.
+# measure in that call (seen even with no impairment, on a busy machine). With a lead every call has one.
 LEAD_STACKS = ["ours", "ours-lead250", "ours-lead1000"]
 
 
@@ -51,7 +51,7 @@ def test_quick_run_measures_every_stack_under_every_condition(tmp_path: Path) ->
             for figure in ALWAYS:
                 assert math.isfinite(cell[figure]), (stack, condition, figure, cell)
             assert cell["bot_speech_s"] > 0.3, (stack, condition, cell)
-            if stack in LEAD_STACKS or condition == CONDITIONS[0]:
+            if stack in LEAD_STACKS:
                 for figure in BARGE_IN:
                     assert math.isfinite(cell[figure]), (stack, condition, figure, cell)
                 assert cell["barge_in_ms"] > 0, (stack, condition, cell)

@@ -320,7 +320,12 @@ async def run_simulation(
         caller = SimulatedTwilioCaller(
             url, script, custom_parameters={"caller": "+15550000000"}, on_progress=show, network=network
         )
-        report = await _place_call(caller, url)
+        lags: list[float] = []
+        watch = asyncio.create_task(_watch_loop_lag(lags))
+        try:
+            report = await _place_call(caller, url)
+        finally:
+            watch.cancel()
         show("call ended")
         if url_given is None:
             with contextlib.suppress(TimeoutError):
@@ -332,7 +337,10 @@ async def run_simulation(
                         await asyncio.sleep(0.05)
         call_files = collect_call_files(record_dir, caller.stream_sid, out.parent) if record_dir else {}
     summary = summaries[0] if summaries else None
-    result = judge(report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms)
+    loop_lag_ms = max(lags, default=0.0) * 1000
+    result = judge(
+        report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms, loop_lag_ms=loop_lag_ms
+    )
     result.call_files = call_files
     result.network = network.describe() if network.impaired else "none"
     if url_given is None and bot is None:
@@ -357,6 +365,15 @@ def _example_lead(send_ahead_ms: float) -> Iterator[None]:
         yield
     finally:
         namespace[name] = original
+
+
+async def _watch_loop_lag(lags: list[float], every_s: float = 0.02) -> None:
+    """Record how late this process's event loop wakes up (the caller's playout lives on it)."""
+    loop = asyncio.get_running_loop()
+    while True:
+        asked = loop.time()
+        await asyncio.sleep(every_s)
+        lags.append(max(0.0, loop.time() - asked - every_s))
 
 
 def _default_lead() -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipecat_twilio_realtime.cli.simulate import UsageError, run_simulation
-from pipecat_twilio_realtime.cli.verdict import DEFAULT_MAX_GAP_MS, judge, verdict_lines
+from pipecat_twilio_realtime.cli.verdict import BUSY_LAG_MS, DEFAULT_MAX_GAP_MS, judge, verdict_lines
 from pipecat_twilio_realtime.example import create_app, load_settings
 from pipecat_twilio_realtime.testing import CallerReport, RealtimeStandIn, load_clip
 from pipecat_twilio_realtime.testing.network import NetworkConfig
@@ -67,11 +67,31 @@ def test_the_verdict_prints_gaps_and_fails_past_the_limit(
         assert lines[-1] == "  result:    OK"
 
 
+@pytest.mark.parametrize(("lag_ms", "fails"), [(BUSY_LAG_MS, True), (BUSY_LAG_MS + 1, False)])
+def test_gaps_on_a_starved_simulator_are_reported_but_not_judged(
+    tmp_path: Path, lag_ms: float, fails: bool
+) -> None:
+    report = _heard_report([(1.0, 60.0)])
+    result = judge(report, None, None, tmp_path / "h.wav", [], "plain", max_gap_ms=40, loop_lag_ms=lag_ms)
+    lines = verdict_lines(result, "plain")
+    gap_line = next(line for line in lines if line.startswith("  gaps:"))
+    assert result.ok is not fails, result.problems
+    if fails:
+        assert gap_line.endswith(", limit 40 ms") and lines[-1].startswith("  result:    FAILED: GAPS")
+    else:
+        assert gap_line.endswith(
+            f"not judged: this machine was busy (the simulator's own event loop ran up to "
+            f"{lag_ms:.0f} ms late, and the caller, bot and stand-in share it)"
+        ), gap_line
+        assert lines[-1] == "  result:    OK"
+
+
 def test_a_call_through_jitter_without_the_lead_fails_the_verdict(tmp_path: Path) -> None:
     # Pipecat's real-time pacing (lead 0) through 100 ms of jitter: the caller hears gaps, the call fails
     args = ("--network", "jitter=100ms", "--seed", "3", "--send-ahead-ms", "0", "--quiet")
     run = simulate(*args, "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
-    assert run.returncode == 1, run.stdout + run.stderr
+    busy = "not judged: this machine was busy" in run.stdout  # a starved simulator reports, not judges
+    assert run.returncode == (0 if busy else 1), run.stdout + run.stderr
     assert (
         "  network:   jitter 100 ms (normal) (both directions), seed 3; the bot's send-ahead lead 0 ms"
         in run.stdout
@@ -81,7 +101,8 @@ def test_a_call_through_jitter_without_the_lead_fails_the_verdict(tmp_path: Path
     gap_ms, speech_s, count = int(found[0][1]), float(found[0][2]), int(found[0][3])
     assert gap_ms > DEFAULT_MAX_GAP_MS and count >= 2 and speech_s > 8.0, found[0][0]
     result_line = run.stdout.strip().splitlines()[-1]
-    assert result_line.startswith("  result:    FAILED: GAPS: the caller heard"), result_line
+    if not busy:
+        assert result_line.startswith("  result:    FAILED: GAPS: the caller heard"), result_line
     assert "Traceback" not in run.stderr
 
 
