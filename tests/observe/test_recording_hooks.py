@@ -167,6 +167,8 @@ async def test_barge_ins_speech_tools_and_digits_reach_the_timeline() -> None:
     await h.end()
     barge_ins = events(calls, "barge_in")
     assert [(e["t"], e["latency_ms"]) for e in barge_ins] == [(1.77, 250), (3.52, None)]
+    # the observer's own latency (speech start frame → interruption) is kept as vad_latency_ms
+    assert [e["vad_latency_ms"] for e in barge_ins] == [250, None]
     assert [(e["t"], e["end"]) for e in events(calls, "caller_speech")] == [(1.52, 2.02)]
     assert [(e["t"], e["digit"]) for e in events(calls, "dtmf")] == [(2.22, "5")]
     assert [(e["t"], e["name"]) for e in events(calls, "tool_call")] == [(2.32, "get_weather")]

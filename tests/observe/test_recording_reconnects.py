@@ -72,6 +72,12 @@ async def test_no_hook_without_recording_or_without_the_event() -> None:
     assert plain.added == [] and other.added == []
 
 
+async def test_a_service_without_event_handlers_is_left_alone() -> None:
+    h, calls = await harness(object(), record=True, record_audio=False)  # e.g. a stand-in service
+    await h.end()
+    assert reconnects(calls) == [] and h.summaries
+
+
 async def test_a_found_realtime_service_is_watched_once() -> None:
     service = OpenAIRealtimeMuLawLLMService(api_key="sk-test", reply_guard=False)
     before = len(service._event_handlers["on_session_reconnected"].handlers)
