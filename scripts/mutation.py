@@ -134,6 +134,8 @@ MODULES: dict[str, list[str]] = {
         "tests/observe/test_noise_chunks.py",
         "tests/observe/test_levels_window.py",
         "tests/observe/test_observer_finds_its_parts.py",
+        "tests/observe/test_recording_hooks.py",
+        "tests/observe/test_recording_reconnects.py",
     ],
     "recommended": ["tests/test_recommended.py"],
     "observe.twilio_buffer": [

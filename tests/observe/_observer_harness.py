@@ -36,11 +36,18 @@ class Clock:
 
 
 class Harness:
-    def __init__(self, serializer: TwilioMediaStreamSerializer | None = None, **params: Any) -> None:
-        self.clock = Clock()
+    def __init__(
+        self,
+        serializer: TwilioMediaStreamSerializer | None = None,
+        *,
+        service: Any = None,
+        clock: Clock | None = None,
+        **params: Any,
+    ) -> None:
+        self.clock = clock or Clock()  # pass the serializer's clock to keep both on one time
         self.serializer = serializer
         self.observer = MediaStatsObserver(
-            serializer=serializer, params=Params(**params), time_source=self.clock
+            serializer=serializer, service=service, params=Params(**params), time_source=self.clock
         )
         self.output = BaseOutputTransport(TransportParams())
         self.other = FrameProcessor()
