@@ -48,6 +48,7 @@ def bot_app(
     serializer_kwargs: dict[str, Any] | None = None,
     tail: Callable[[], list[FrameProcessor]] | None = None,
     speed: float = 1.0,
+    send_ahead_ms: float | None = None,
 ) -> FastAPI:
     """A FastAPI app whose /ws runs serializer → context → μ-law Realtime service → output.
 
@@ -55,7 +56,8 @@ def bot_app(
     ``serializer_kwargs`` go to the serializer (e.g. call SID and a Twilio REST client, for hang-up).
     ``speed`` runs the bot that many times faster than real time, for a caller of the same ``speed``: the
     serializer's clock (inbound rate bound, play clock) and the service's playback clock read call time,
-    and the output is paced at ``SEND_LEAD`` times the call's speed (see there).
+    and the output is paced at ``SEND_LEAD`` times the call's speed (see there). ``send_ahead_ms`` runs the
+    call on the send-ahead transport with that lead (see :func:`run_call_pipeline`).
     """
     app = FastAPI()
 
@@ -82,6 +84,7 @@ def bot_app(
             observers=made,
             on_connected=[LLMRunFrame()] if greet else None,
             speed=speed * SEND_LEAD if speed != 1.0 else 1.0,
+            send_ahead_ms=send_ahead_ms,
         )
 
     return app

@@ -111,6 +111,7 @@ async def run_call_pipeline(
     on_connected: list[Any] | None = None,
     cancel_on_disconnect: bool = True,
     speed: float = 1.0,
+    send_ahead_ms: float | None = None,
 ) -> None:
     """Run one call: ``transport.input() → processors → transport.output() → after_output`` at 8 kHz.
 
@@ -118,19 +119,32 @@ async def run_call_pipeline(
     With ``cancel_on_disconnect=False`` nothing cancels it when the socket closes: only the pipeline
     itself (e.g. Twilio's ``stop``) can end it, so a test that relies on that hangs if it does not.
     ``speed`` > 1 paces the bot's audio out that many times faster than real time (see
-    :func:`pace_output`), for a caller built with the same ``speed``.
+    :func:`pace_output`), for a caller built with the same ``speed``. ``send_ahead_ms`` runs the call on
+    :class:`~pipecat_twilio_realtime.SendAheadWebsocketTransport` with that lead and 100 ms messages, as the
+    example bot does (``None``: Pipecat's transport, 20 ms messages).
     """
     from pipecat.pipeline.pipeline import Pipeline
     from pipecat.pipeline.worker import PipelineParams, PipelineWorker
     from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
     from pipecat.workers.runner import WorkerRunner
 
-    transport = FastAPIWebsocketTransport(
-        websocket,
-        FastAPIWebsocketParams(
-            audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
-        ),
-    )
+    if send_ahead_ms is None:
+        transport: Any = FastAPIWebsocketTransport(
+            websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2, serializer=serializer
+            ),
+        )
+    else:
+        from pipecat_twilio_realtime import SendAheadWebsocketTransport
+
+        transport = SendAheadWebsocketTransport(
+            websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=10, serializer=serializer
+            ),
+            send_ahead_ms=send_ahead_ms,
+        )
     if speed != 1.0:
         pace_output(transport.output(), speed)
     worker = PipelineWorker(

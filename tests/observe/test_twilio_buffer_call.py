@@ -11,19 +11,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import FastAPI, WebSocket
-from pipecat.frames.frames import LLMRunFrame
-from pipecat.pipeline.pipeline import Pipeline
-from pipecat.pipeline.worker import PipelineParams, PipelineWorker
-from pipecat.processors.aggregators.llm_context import LLMContext
-from pipecat.processors.aggregators.llm_response_universal import LLMContextAggregatorPair
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
-from pipecat.workers.runner import WorkerRunner
-
 from pipecat_twilio_realtime import (
     MediaStatsObserver,
     OpenAIRealtimeMuLawLLMService,
-    SendAheadWebsocketTransport,
     TwilioMediaStreamSerializer,
 )
 from pipecat_twilio_realtime.testing import (
@@ -36,6 +26,7 @@ from pipecat_twilio_realtime.testing import (
 from pipecat_twilio_realtime.testing.network import NetworkConfig
 from pipecat_twilio_realtime.twilio.playout import DEFAULT_SEND_AHEAD_MS
 
+from .._bot_helpers import bot_app
 from .._twilio_helpers import serve
 
 # Stalls at 1.6 s and 3.2 s from the caller's connect: both inside the 4.2 s greeting.
@@ -45,49 +36,17 @@ STALLS = NetworkConfig.parse("to_caller.stall=250ms/1600ms")
 LATE_ECHOES = NetworkConfig.parse("to_bot.stall=300ms/700ms")
 
 
-def _app(realtime_url: str, send_ahead_ms: float, summaries: list[dict[str, Any]]) -> FastAPI:
-    app = FastAPI()
-
-    @app.websocket("/ws")
-    async def ws(websocket: WebSocket) -> None:
-        await websocket.accept()
-        serializer = TwilioMediaStreamSerializer()
-        service = OpenAIRealtimeMuLawLLMService(api_key="sk-test-not-a-key", base_url=realtime_url)
+def _observe(summaries: list[dict[str, Any]]) -> Any:
+    def make(serializer: TwilioMediaStreamSerializer, service: OpenAIRealtimeMuLawLLMService) -> list[Any]:
         observer = MediaStatsObserver(serializer=serializer, service=service)
 
         @observer.event_handler("on_call_summary")
         async def on_summary(_observer: Any, summary: dict[str, Any]) -> None:
             summaries.append(summary)
 
-        transport = SendAheadWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=10, serializer=serializer
-            ),
-            send_ahead_ms=send_ahead_ms,
-        )
-        aggregators = LLMContextAggregatorPair(LLMContext())
-        worker = PipelineWorker(
-            Pipeline(
-                [transport.input(), aggregators.user(), service, transport.output(), aggregators.assistant()]
-            ),
-            params=PipelineParams(audio_in_sample_rate=8000, audio_out_sample_rate=8000),
-            observers=[observer],
-        )
+        return [observer]
 
-        @transport.event_handler("on_client_connected")
-        async def connected(*_: Any) -> None:
-            await worker.queue_frames([LLMRunFrame()])
-
-        @transport.event_handler("on_client_disconnected")
-        async def gone(*_: Any) -> None:
-            await worker.cancel()
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        await runner.run()
-
-    return app
+    return make
 
 
 async def _greeting_call(
@@ -95,7 +54,8 @@ async def _greeting_call(
 ) -> tuple[CallerReport, dict[str, Any], list[str]]:
     summaries: list[dict[str, Any]] = []
     async with RealtimeStandIn() as standin:  # paces like a model: faster than real time, in bursts
-        async with serve(_app(standin.url, send_ahead_ms, summaries)) as port:
+        app = bot_app(standin.url, [], observers=_observe(summaries), send_ahead_ms=send_ahead_ms)
+        async with serve(app) as port:
             script = [WaitForBotAudio(after_s=0.2), WaitForBotSilence(quiet_s=1.2)]
             caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, network=network)
             report = await asyncio.wait_for(caller.run(), 60)
