@@ -17,7 +17,8 @@ from .._twilio_helpers import serve
 from .test_simulate import assert_usage_error, simulate
 
 GAPS_LINE = re.compile(
-    r"^  gaps:      (\d+) ms in ([\d.]+) s of bot speech \((\d+) gaps?[^)]*\), limit 40 ms$"
+    r"^  gaps:      (\d+) ms in ([\d.]+) s of bot speech \((\d+) gaps?[^)]*\), limit 40 ms"
+    r"(; not judged: .*)?$"
 )
 
 
