@@ -55,6 +55,8 @@ SERIALIZER_TESTS = [
     "tests/twilio/test_serializer_marks.py",
     "tests/twilio/test_serializer_counters.py",
     "tests/twilio/test_serializer_hangup.py",
+    "tests/twilio/test_serializer_hooks.py",
+    "tests/twilio/test_idle_clears.py",
     "tests/twilio/test_serializer_limits.py",
     "tests/test_logsafe.py",
     "tests/twilio/test_hostile_input.py",
