@@ -22,9 +22,10 @@ RSS_BOUND_MB = 3.0
 FD_SLACK = 10
 """Idle connections a pool may still hold when sampled (the bot's REST client keeps its hang-up
 connections alive a while: measured 13-22 fds idle over 590 calls, with no trend)."""
-OBJECTS_PER_CALL = 1.5
-"""gc-tracked objects the measured calls may leave behind, per call: +0.3 measured; keeping every call's
-summary (before ``SUMMARIES_KEPT``) left +5.8."""
+OBJECTS_PER_CALL = 3.0
+"""gc-tracked objects the measured calls may leave behind, per call: +0.3 measured alone, +2.5 once under
+a loaded `-n 8` run (calls still settling when sampled), +0.02 over 2,180 calls in the long soak; keeping
+every call's summary (before ``SUMMARIES_KEPT``) left +5.8, which this still fails."""
 
 
 async def test_resources_stay_flat_over_two_hundred_mixed_calls() -> None:

@@ -101,8 +101,7 @@ async def test_the_default_lead_hears_no_gap_where_real_time_pacing_does(
     else:
         assert ahead.gaps == [], ahead.gaps
     # without the lead every delay is heard: more than the verdict's default limit (two frames)
-    assert paced.gap_ms > 2 * FRAME_MS, paced.gaps
-    assert paced.gap_count >= 2, paced.gaps
+    assert paced.gap_ms > 2 * FRAME_MS, paced.gaps  # one 250 ms stall may be all of it: one gap
 
 
 async def test_a_barge_in_through_jitter_truncates_at_what_the_caller_heard_not_at_what_was_sent() -> None:
