@@ -158,3 +158,10 @@ async def test_a_clear_before_any_audio_at_clock_zero_is_idle() -> None:
     serializer, _, _ = await _call(Clock())  # the clock reads 0.0: nothing was ever sent
     await serializer.serialize(InterruptionFrame())
     assert serializer.stats.clears_idle == 1
+
+
+async def test_every_idle_clear_is_counted_and_a_clear_leaves_nothing_playing() -> None:
+    serializer, _, _ = await _call(Clock())  # the clock stays at 0.0
+    for _ in range(3):
+        await serializer.serialize(InterruptionFrame())
+    assert serializer.stats.clears_idle == 3 and serializer.stats.clears_sent == 3
