@@ -45,6 +45,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from bench_attacks import ACCOUNT
+from bench_attacks import start as twilio_start  # the same signed start message as the attacks use
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from loguru import logger
@@ -66,7 +68,6 @@ from pipecat_twilio_realtime.testing import (
 HERE = Path(__file__).resolve()
 TOKEN = "soak-token-0123456789abcdef"
 HOST = "bot.example"
-ACCOUNT = "AC" + "0" * 31 + "1"
 TICK = os.sysconf("SC_CLK_TCK")
 QUESTION = load_clip("caller_question")[: 8 * 1200]  # the first 1.2 s: a short question
 MIX = (
@@ -261,24 +262,6 @@ async def webhook(bot: Bot, call_sid: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _start(call_sid: str, stream_sid: str, token: str | None) -> str:
-    return json.dumps(
-        {
-            "event": "start",
-            "sequenceNumber": "1",
-            "streamSid": stream_sid,
-            "start": {
-                "accountSid": ACCOUNT,
-                "streamSid": stream_sid,
-                "callSid": call_sid,
-                "tracks": ["inbound"],
-                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
-                "customParameters": {BINDING_PARAMETER: token} if token else {},
-            },
-        }
-    )
-
-
 def _media(stream_sid: str, n: int, payload: str) -> str:
     return json.dumps(
         {
@@ -298,7 +281,7 @@ async def open_stream(bot: Bot, call_sid: str, token: str | None, signed: bool =
     headers = _signature(f"wss://{HOST}/ws") if signed else {"X-Twilio-Signature": "AAAA"}
     ws = await connect(bot.ws_url, additional_headers=headers, open_timeout=20)
     await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-    await ws.send(_start(call_sid, "MZ" + call_sid[2:], token))
+    await ws.send(twilio_start(call_sid, "MZ" + call_sid[2:], token))
     return ws
 
 
