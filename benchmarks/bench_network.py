@@ -66,6 +66,7 @@ from pipecat_twilio_realtime.testing import (
     WaitForBotSilence,
     load_clip,
 )
+from pipecat_twilio_realtime.testing.lag import LoopLag
 from pipecat_twilio_realtime.testing.network import NetworkConfig
 from pipecat_twilio_realtime.testing.twilio.script import Segment
 
@@ -213,33 +214,6 @@ def measure(
     return CallResult(gap_per_min, report.gap_count, per_stall, barge_in, error, at_truncate, speech)
 
 
-class LagMonitor:
-    """The longest this process's event loop was late while it ran (callers, links and stand-ins live here).
-
-    A late loop delays the callers' 20 ms clocks and the stand-ins' replies alike: a call measured while
-    it was hundreds of ms late says more about the machine's load than about the stack.
-    """
-
-    def __init__(self, period_s: float = 0.005) -> None:
-        self.period_s = period_s
-        self.max_lag_s = 0.0
-        self._task: asyncio.Task[None] | None = None
-
-    async def _run(self) -> None:
-        while True:
-            before = time.monotonic()
-            await asyncio.sleep(self.period_s)
-            self.max_lag_s = max(self.max_lag_s, time.monotonic() - before - self.period_s)
-
-    def __enter__(self) -> LagMonitor:
-        self._task = asyncio.create_task(self._run())
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-
 class StackUnderTest:
     """One stack's stand-in and bot process, kept for the whole run; it places one call at a time."""
 
@@ -295,10 +269,10 @@ async def run(stacks: list[str], conditions: dict[str, str], repeats: int, quick
             for condition, setting in conditions.items():
                 text = ",".join(part for part in (setting, f"seed={repeat}") if part)
                 network = NetworkConfig.parse(text)
-                with LagMonitor() as lag:
+                with LoopLag(period_s=0.005) as lag:  # callers, links and stand-ins share this loop
                     done = await asyncio.gather(*(s.call(network, quick) for s in under))
                 for s, result in zip(under, done, strict=True):
-                    result.loop_lag_ms = lag.max_lag_s * 1000
+                    result.loop_lag_ms = lag.max_ms
                     results[s.name][condition].append(result)
                 await asyncio.sleep(0.1 if quick else 0.3)  # the bots tear the call down
     finally:

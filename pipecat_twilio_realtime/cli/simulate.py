@@ -59,6 +59,7 @@ from ..testing import (
     refused_url,
     serve_app,
 )
+from ..testing.lag import LoopLag
 from ..testing.network import NetworkConfig
 from .runner_bot import is_runner_bot, serve_runner_bot, summary_from_log
 from .verdict import (
@@ -320,12 +321,8 @@ async def run_simulation(
         caller = SimulatedTwilioCaller(
             url, script, custom_parameters={"caller": "+15550000000"}, on_progress=show, network=network
         )
-        lags: list[float] = []
-        watch = asyncio.create_task(_watch_loop_lag(lags))
-        try:
+        with LoopLag() as lag:
             report = await _place_call(caller, url)
-        finally:
-            watch.cancel()
         show("call ended")
         if url_given is None:
             with contextlib.suppress(TimeoutError):
@@ -337,9 +334,8 @@ async def run_simulation(
                         await asyncio.sleep(0.05)
         call_files = collect_call_files(record_dir, caller.stream_sid, out.parent) if record_dir else {}
     summary = summaries[0] if summaries else None
-    loop_lag_ms = max(lags, default=0.0) * 1000
     result = judge(
-        report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms, loop_lag_ms=loop_lag_ms
+        report, standin, summary, out, script, scenario, max_gap_ms=max_gap_ms, loop_lag_ms=lag.max_ms
     )
     result.call_files = call_files
     result.network = network.describe() if network.impaired else "none"
@@ -365,15 +361,6 @@ def _example_lead(send_ahead_ms: float) -> Iterator[None]:
         yield
     finally:
         namespace[name] = original
-
-
-async def _watch_loop_lag(lags: list[float], every_s: float = 0.02) -> None:
-    """Record how late this process's event loop wakes up (the caller's playout lives on it)."""
-    loop = asyncio.get_running_loop()
-    while True:
-        asked = loop.time()
-        await asyncio.sleep(every_s)
-        lags.append(max(0.0, loop.time() - asked - every_s))
 
 
 def _default_lead() -> int:
