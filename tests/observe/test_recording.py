@@ -128,7 +128,14 @@ async def test_barge_in_recording_leaves_out_the_flushed_audio(tmp_path: Path) -
     assert np.count_nonzero(bot) < np.count_nonzero(pcm(report.received_audio))
     timeline = json.loads((tmp_path / "timeline.json").read_text())
     flushed = sum(e["flushed_ms"] for e in timeline["events"] if e["kind"] == "clear")
-    assert flushed * 8 == report.flushed_bytes
+    # exact while the caller kept its clock; a clear in flight while the caller's loop ran late can land
+    # one frame later or earlier in its playout than on the call's clock the recorder keeps
+    slack = 0 if result.loop_lag_ms <= 20 else 160 * math.ceil(result.loop_lag_ms / 20)
+    assert abs(flushed * 8 - report.flushed_bytes) <= slack, (
+        flushed,
+        report.flushed_bytes,
+        result.loop_lag_ms,
+    )
     barge_ins = [e for e in timeline["events"] if e["kind"] == "barge_in"]
     assert len(barge_ins) == 1 and 0 < barge_ins[0]["latency_ms"] < 1000
     assert (tmp_path / "timeline.html").read_text().startswith("<!DOCTYPE html>")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import wave
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from fastapi import FastAPI, WebSocket
 
 from pipecat_twilio_realtime import MediaStatsObserver, TwilioMediaStreamSerializer, g711
 from pipecat_twilio_realtime.testing import Silence, SimulatedTwilioCaller, Speech, load_clip
+from pipecat_twilio_realtime.testing.lag import LoopLag
 
 from .._twilio_helpers import Loopback, run_call_pipeline, serve
 
@@ -43,7 +45,8 @@ async def test_on_recording_gets_the_wav_and_the_timeline(tmp_path: Path, monkey
     async with serve(app) as port:
         script = [Silence(0.4), Speech(clip), Silence(0.6)]
         caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script)
-        report = await caller.run()
+        with LoopLag() as lag:
+            report = await caller.run()
 
     assert len(got) == 1
     wav, call = got[0]
@@ -56,8 +59,10 @@ async def test_on_recording_gets_the_wav_and_the_timeline(tmp_path: Path, monkey
     with wave.open(str(wav)) as f:
         assert (f.getnchannels(), f.getsampwidth(), f.getframerate()) == (2, 2, 8000)
         samples = np.frombuffer(f.readframes(f.getnframes()), dtype=np.int16).reshape(-1, 2)
-    # the bot may be heard for one frame after the caller's last one (its playout runs on until stop)
-    assert 0 <= len(samples) - report.ulaw_bytes_sent <= 160
+    # the bot may be heard for one frame after the caller's last one (its playout runs on until stop);
+    # the recording runs on the call's clock, so each 20 ms the caller's own loop ran late it sent less
+    late_frames = math.ceil(lag.max_ms / 20)
+    assert 0 <= len(samples) - report.ulaw_bytes_sent <= 160 * (1 + late_frames), lag.max_ms
     assert not samples[report.ulaw_bytes_sent :, 0].any()
     spoken = np.frombuffer(g711.decode(clip), dtype=np.int16)
     assert np.array_equal(samples[20 * 160 : 20 * 160 + len(spoken), 0], spoken)  # after 0.4 s of silence
