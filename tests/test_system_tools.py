@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from tests import _system_tools
@@ -21,6 +24,17 @@ def test_under_ci_a_missing_program_fails(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_a_present_program_is_found() -> None:
     assert _system_tools.need("sh").endswith("/sh")
+
+
+def test_ci_installs_every_program_and_requires_it() -> None:
+    ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
+    assert f"export {_system_tools.REQUIRE_ENV}=1" in ci
+    pairs = dict(p.split(":") for p in re.findall(r"\b([\w-]+:[\w-]+)\b", ci.split("apt-get")[0]))
+    for program, command in _system_tools.INSTALL.items():
+        assert program in pairs, program  # checked for and installed when missing
+        assert pairs[program] in command.split(), (program, pairs[program], command)
+    # the suite runs after the install, with the requirement in force
+    assert ci.index(f"export {_system_tools.REQUIRE_ENV}=1") < ci.index("python -m pytest")
 
 
 def _check(program: str, monkeypatch: pytest.MonkeyPatch) -> str:
