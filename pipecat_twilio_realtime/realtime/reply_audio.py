@@ -2,16 +2,29 @@
 
 Reply deltas (μ-law) become PCM16 8000 Hz frames sample by sample, pass the noise guard, and are followed by
 Twilio mark requests; a barge-in truncates the reply at what Twilio's mark echoes say the caller heard.
+
+A barge-in asks for one more mark just before the ``clear`` (:meth:`.PlaybackTracker.clear_label`) and sends
+the truncate when it echoes: Twilio echoes it as it empties its buffer, and the echo carries Twilio's own
+stream clock, so the truncate is exact to a 20 ms frame whatever the network between bot and Twilio does.
+If no echo comes within ``CLEAR_ECHO_TIMEOUT_S`` (a peer that is not Twilio), the estimate made at the
+barge-in is sent instead.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from typing import Any
 
 from loguru import logger
-from pipecat.frames.frames import EndWorkerFrame, TTSAudioRawFrame, TTSStartedFrame, TTSStoppedFrame
+from pipecat.frames.frames import (
+    EndWorkerFrame,
+    OutputTransportMessageUrgentFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+    TTSStoppedFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.realtime import events
 from pipecat.services.openai.realtime.llm import CurrentAudioResponse
@@ -19,7 +32,7 @@ from pipecat.services.openai.realtime.llm import CurrentAudioResponse
 from .. import g711
 from .._logsafe import WarnOnce
 from ..observe.noise import NoiseFinding
-from ..twilio.frames import TwilioMarkRequestFrame
+from ..twilio.frames import TwilioMarkEchoFrame, TwilioMarkRequestFrame
 from .lifecycle import SessionLifecycle
 from .playback import PlaybackTracker
 from .reply_guard import ReplyGuard
@@ -27,6 +40,9 @@ from .reply_guard import ReplyGuard
 __all__ = ["ReplyAudio"]
 
 _BLOCKED_REPLIES_BEFORE_HANG_UP = 3
+
+CLEAR_ECHO_TIMEOUT_S = 1.0
+"""How long a barge-in's truncate waits for the echo of the mark sent before the ``clear``."""
 
 
 class ReplyAudio(SessionLifecycle):
@@ -41,6 +57,8 @@ class ReplyAudio(SessionLifecycle):
     _mark_interval_bytes: int
     _speech_stopped_at: float | None
     _playback: PlaybackTracker
+    _clearing: bool  # a clear is about to go to Twilio: time the truncate by its mark's echo
+    _truncations_due: dict[str, tuple[int, int, int]]  # item -> (content_index, produced, estimate)
 
     def _calculate_audio_duration_ms(
         self, total_bytes: int, sample_rate: int = 8000, bytes_per_sample: int = 1
@@ -161,11 +179,23 @@ class ReplyAudio(SessionLifecycle):
 
     async def _handle_evt_speech_started(self, evt: Any) -> None:
         replying = self._current_audio_response is not None
-        await super()._handle_evt_speech_started(evt)  # truncates at what was heard (below)
+        self._clearing = replying
+        try:
+            await super()._handle_evt_speech_started(evt)  # truncates at what was heard (below)
+        finally:
+            self._clearing = False
         if replying:
             self._stats.barge_ins += 1
             logger.debug(f"{self} caller talked over the reply: clearing Twilio")
             await self.broadcast_interruption()  # → InterruptionFrame → the serializer sends ``clear``
+
+    async def _handle_interruption(self) -> None:
+        # An InterruptionFrame from upstream (local turn detection): the transport sends Twilio ``clear``.
+        self._clearing = True
+        try:
+            await super()._handle_interruption()
+        finally:
+            self._clearing = False
 
     async def _handle_evt_speech_stopped(self, evt: Any) -> None:
         self._speech_stopped_at = time.monotonic()
@@ -173,22 +203,52 @@ class ReplyAudio(SessionLifecycle):
         await super()._handle_evt_speech_stopped(evt)
 
     async def _truncate_current_audio_response(self) -> None:
-        """Truncate the reply at what the caller heard (echoes + time since), at most what was produced."""
+        """Truncate the reply at what the caller heard, at most what was produced.
+
+        On a barge-in whose echoes carry Twilio's clock: once the mark sent before the ``clear`` echoes.
+        Otherwise now, at the latest echo plus the time since.
+        """
         # Replaces the stock hook: it estimates playback from wall-clock time and PCM16 24 kHz sizes.
         current = self._current_audio_response
         if current is None:
             return
         self._current_audio_response = None
-        produced = self._produced.get(current.item_id, current.total_size)
-        heard = min(self._playback.heard_bytes(current.item_id), produced)
+        item_id = current.item_id
+        produced = self._produced.get(item_id, current.total_size)
+        estimate = min(self._playback.heard_bytes(item_id), produced)
+        if self._clearing and self._playback.times_on_stream(item_id):
+            self._truncations_due[item_id] = (current.content_index, produced, estimate)
+            label = PlaybackTracker.clear_label(item_id)
+            # Urgent: it reaches Twilio ahead of the InterruptionFrame's clear, whatever audio is queued.
+            mark = {"event": "mark", "mark": {"name": label}}
+            await self.push_frame(OutputTransportMessageUrgentFrame(message=mark))
+            self._spawn(self._truncate_if_unanswered(item_id))
+            return
+        await self._send_truncate(item_id, current.content_index, estimate, produced)
+
+    async def _on_mark_echo(self, echo: TwilioMarkEchoFrame) -> None:
+        """Feed the tracker; a barge-in's clear mark echoing settles its truncate."""
+        self._playback.on_echo(echo)
+        for item_id in list(self._truncations_due):
+            heard = self._playback.heard_at_clear(item_id)
+            if heard is not None:
+                content_index, produced, _ = self._truncations_due.pop(item_id)
+                await self._send_truncate(item_id, content_index, min(heard, produced), produced)
+
+    async def _truncate_if_unanswered(self, item_id: str) -> None:
+        await asyncio.sleep(CLEAR_ECHO_TIMEOUT_S)
+        due = self._truncations_due.pop(item_id, None)
+        if due is not None:
+            logger.debug(f"{self} no echo of the clear's mark for {item_id}: truncating at the estimate")
+            await self._send_truncate(item_id, due[0], due[2], due[1])
+
+    async def _send_truncate(self, item_id: str, content_index: int, heard: int, produced: int) -> None:
         audio_end_ms = self._calculate_audio_duration_ms(heard)
         produced_ms = self._calculate_audio_duration_ms(produced)
-        self._stats.truncations.append((current.item_id, audio_end_ms, produced_ms))
-        logger.debug(
-            f"{self} truncating {current.item_id} at {audio_end_ms} ms heard of {produced_ms} ms produced"
-        )
+        self._stats.truncations.append((item_id, audio_end_ms, produced_ms))
+        logger.debug(f"{self} truncating {item_id} at {audio_end_ms} ms heard of {produced_ms} ms produced")
         await self.send_client_event(
             events.ConversationItemTruncateEvent(
-                item_id=current.item_id, content_index=current.content_index, audio_end_ms=audio_end_ms
+                item_id=item_id, content_index=content_index, audio_end_ms=audio_end_ms
             )
         )

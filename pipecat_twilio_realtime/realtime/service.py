@@ -215,6 +215,7 @@ class OpenAIRealtimeMuLawLLMService(KeypadInput):
         self._stop_tail = bytearray()
         self._input_flushed = False
         self._playback = PlaybackTracker()
+        self._clearing, self._truncations_due = False, {}  # a barge-in's truncate waits for its echo
         self._produced: dict[str, int] = {}
         self._next_mark_at = 0
         self._speech_stopped_at: float | None = None
@@ -584,7 +585,7 @@ class OpenAIRealtimeMuLawLLMService(KeypadInput):
             direction: Its direction.
         """
         if isinstance(frame, TwilioMarkEchoFrame):
-            self._playback.on_echo(frame)
+            await self._on_mark_echo(frame)
             if frame.label == FALLBACK_MARK and frame.played:
                 self._fallback_played.set()
         elif isinstance(frame, InputAudioRawFrame):

@@ -48,12 +48,16 @@ class TwilioMarkEchoFrame(SystemFrame):
             (8 bytes per millisecond), or ``None`` for a mark this serializer did not send.
         played: ``True`` when the audio before the mark was played to the caller;
             ``False`` when a ``clear`` flushed it (Twilio echoes pending marks at once then).
+        stream_ms: Twilio's stream clock when it echoed, to within one 20 ms frame: the ``timestamp`` of
+            the latest caller ``media`` received before the echo (``None`` before any). The echo and the
+            media travel one ordered websocket, so network delay does not move it.
     """
 
     mark_name: str = ""
     label: str = ""
     ulaw_bytes_sent: int | None = None
     played: bool = True
+    stream_ms: int | None = None
 
 
 @dataclass

@@ -113,7 +113,8 @@ class Media:
     stream_sid: str
     track: str
     chunk: int
-    timestamp_ms: int
+    timestamp_ms: int | None
+    """Twilio's stream clock: ms from the stream's start to this chunk (``None`` if the message has none)."""
     payload: bytes
 
 
@@ -284,7 +285,7 @@ def _parse_media(msg: Mapping[str, Any]) -> Media:
         stream_sid=_stream_sid(msg, "media"),
         track=_str(media, "track", "media.track", "media") if "track" in media else "inbound",
         chunk=_int(media, "chunk", "media.chunk", "media") if "chunk" in media else 0,
-        timestamp_ms=_int(media, "timestamp", "media.timestamp", "media") if "timestamp" in media else 0,
+        timestamp_ms=_int(media, "timestamp", "media.timestamp", "media") if "timestamp" in media else None,
         payload=payload,
     )
 

@@ -169,6 +169,7 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
         self._clock = clock
         self._last_activity = clock()
         self._last_media: float | None = None
+        self._stream_ms: int | None = None  # the latest inbound media's timestamp: Twilio's stream clock
         # Token bucket in μ-law bytes: refills at max_inbound_rate x 8000 B/s, holds the burst on top.
         self._refill_per_s = params.max_inbound_rate * g711.SAMPLE_RATE
         self._bucket_capacity = self._refill_per_s + params.inbound_burst_ms * g711.SAMPLE_RATE / 1000
@@ -510,6 +511,8 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
             return None
         self._stats.media_received += 1
         self._stats.ulaw_bytes_received += len(event.payload)
+        if event.timestamp_ms is not None:
+            self._stream_ms = event.timestamp_ms
         payload = event.payload
         if self._tap is not None:
             self._tap.inbound_media(payload, self._last_activity)
@@ -538,13 +541,17 @@ class TwilioMediaStreamSerializer(TwilioCallControl):
             self._stats.marks_played += 1
             if self._echo_listener is not None:
                 self._echo_listener(name, True)
-            return TwilioMarkEchoFrame(mark_name=name, label=label, ulaw_bytes_sent=sent, played=True)
+            return TwilioMarkEchoFrame(
+                mark_name=name, label=label, ulaw_bytes_sent=sent, played=True, stream_ms=self._stream_ms
+            )
         if name in self._flushed_marks:
             label, sent = self._flushed_marks.pop(name)
             self._stats.marks_flushed += 1
             if self._echo_listener is not None:
                 self._echo_listener(name, False)
-            return TwilioMarkEchoFrame(mark_name=name, label=label, ulaw_bytes_sent=sent, played=False)
+            return TwilioMarkEchoFrame(
+                mark_name=name, label=label, ulaw_bytes_sent=sent, played=False, stream_ms=self._stream_ms
+            )
         self._warn_once("unknown_mark", f"Twilio echoed a mark this serializer did not send: {q(name, 40)}")
         return TwilioMarkEchoFrame(mark_name=name, label=name, ulaw_bytes_sent=None, played=True)
 

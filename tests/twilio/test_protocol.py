@@ -244,7 +244,7 @@ def test_media_without_track_chunk_or_timestamp_gets_the_defaults() -> None:
         del msg["media"][key]
     event = tp.parse_message(json.dumps(msg))
     assert isinstance(event, tp.Media)
-    assert (event.track, event.chunk, event.timestamp_ms) == ("inbound", 0, 0)
+    assert (event.track, event.chunk, event.timestamp_ms) == ("inbound", 0, None)
     assert event.payload == base64.b64decode("no+JhoaJjpz7")
 
 

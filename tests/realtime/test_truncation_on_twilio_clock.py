@@ -1,0 +1,151 @@
+"""A barge-in's truncate timed on Twilio's stream clock: the mark sent before the ``clear`` and its echo.
+
+Literal echoes, as the serializer builds them (``stream_ms``: the latest caller media's timestamp), into the
+tracker and the service; no network and no clock of the bot's own.
+"""
+
+from __future__ import annotations
+
+import pytest
+from pipecat.frames.frames import InterruptionFrame, OutputTransportMessageUrgentFrame
+from pipecat.processors.frame_processor import FrameDirection
+
+from pipecat_twilio_realtime import TwilioMarkEchoFrame
+from pipecat_twilio_realtime.realtime import reply_audio
+from pipecat_twilio_realtime.realtime.playback import PlaybackTracker
+
+from ._service_harness import SPEECHLESS, Harness, delta
+
+START, CLEAR = PlaybackTracker.start_label("a"), PlaybackTracker.clear_label("a")
+
+
+def echo(label: str, sent: int, stream_ms: int | None, played: bool = True) -> TwilioMarkEchoFrame:
+    return TwilioMarkEchoFrame(
+        mark_name=label, label=label, ulaw_bytes_sent=sent, played=played, stream_ms=stream_ms
+    )
+
+
+def progress(produced: int) -> str:
+    return PlaybackTracker.progress_label("a", produced)
+
+
+def test_heard_is_the_latest_played_echo_plus_twilios_time_to_the_clear() -> None:
+    tracker = PlaybackTracker(clock=lambda: 0.0)  # the bot's clock never moves: only Twilio's counts
+    tracker.on_echo(echo(START, 1000, 5000))  # the reply began playing at stream time 5.000 s
+    assert tracker.times_on_stream("a") and tracker.heard_at_clear("a") is None
+    tracker.on_echo(echo(progress(4000), 5000, 5500))  # 4000 bytes in, 500 ms later
+    tracker.on_echo(echo(progress(9000), 10000, 6020, played=False))  # flushed at the clear
+    tracker.on_echo(echo(CLEAR, 14000, 6020, played=False))
+    assert tracker.heard_at_clear("a") == 4000 + 520 * 8  # 520 ms of Twilio's clock past the echo
+
+
+def test_an_echo_the_serializer_called_flushed_but_from_before_the_clear_was_played_then() -> None:
+    # It was on its way back while the clear went out: the serializer had moved it to flushed, but its
+    # stream time is before the clear's, so it is the latest point known played.
+    tracker = PlaybackTracker(clock=lambda: 0.0)
+    tracker.on_echo(echo(START, 0, 1000))
+    tracker.on_echo(echo(progress(4000), 4000, 1500, played=False))
+    tracker.on_echo(echo(CLEAR, 9000, 1600, played=False))
+    assert tracker.heard_at_clear("a") == 4000 + 100 * 8
+
+
+def test_heard_stops_at_a_mark_the_clear_flushed_and_at_what_was_sent() -> None:
+    # Twilio ran dry before the clear (a stall): time alone would say more than it had.
+    dry = PlaybackTracker(clock=lambda: 0.0)
+    dry.on_echo(echo(START, 0, 1000))
+    dry.on_echo(echo(progress(4000), 4000, 3000, played=False))  # flushed in the clear's own frame
+    dry.on_echo(echo(CLEAR, 6000, 3000, played=False))
+    assert dry.heard_at_clear("a") == 4000  # not 2000 ms x 8
+    sent_less = PlaybackTracker(clock=lambda: 0.0)
+    sent_less.on_echo(echo(START, 0, 1000))
+    sent_less.on_echo(echo(CLEAR, 3000, 2000))  # the buffer was empty: echoed at once, played
+    assert sent_less.heard_at_clear("a") == 3000  # all it had, not 1000 ms x 8
+
+
+def test_a_reply_whose_start_mark_never_played_was_not_heard() -> None:
+    tracker = PlaybackTracker(clock=lambda: 0.0)
+    tracker.on_echo(echo(START, 500, 7000, played=False))  # flushed with the clear
+    tracker.on_echo(echo(CLEAR, 2100, 7000, played=False))
+    assert tracker.heard_at_clear("a") == 0
+
+
+def test_echoes_without_twilios_clock_leave_the_truncate_to_the_bots_estimate() -> None:
+    tracker = PlaybackTracker(clock=lambda: 0.0)
+    tracker.on_echo(echo(START, 0, None))
+    tracker.on_echo(echo(CLEAR, 100, None))
+    assert not tracker.times_on_stream("a") and tracker.heard_at_clear("a") is None
+
+
+def test_the_stream_tables_keep_only_recent_items() -> None:
+    tracker = PlaybackTracker(keep_items=2, clock=lambda: 0.0)
+    for n in range(50):  # replies cut before their start mark played: nothing else evicts them
+        label = PlaybackTracker.start_label(f"item_{n}")
+        tracker.on_echo(echo(label, n, n, played=False))
+    assert [tracker.times_on_stream(f"item_{n}") for n in (47, 48, 49)] == [False, True, True]
+    assert len(tracker._flushed_on_stream) == 2 and len(tracker._stream_start) == 2
+
+
+async def _replying(h: Harness) -> None:
+    h.service._format_confirmed = True
+    for _ in range(20):  # 400 ms produced
+        await h.service._handle_evt_audio_delta(delta("a", SPEECHLESS))
+    await h.service.process_frame(echo(START, 0, 1000), FrameDirection.DOWNSTREAM)
+
+
+async def test_a_barge_in_marks_before_the_clear_and_truncates_when_that_mark_echoes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(monkeypatch)
+    await _replying(h)
+    h.now = 5.0  # the bot's clock says 5 s since the start echo: far more than the 200 ms really heard
+    await h.service._handle_evt_speech_started(None)
+    kinds = [type(f) for f, d in h.frames if d is FrameDirection.DOWNSTREAM]
+    urgent = kinds.index(OutputTransportMessageUrgentFrame)
+    assert urgent < kinds.index(InterruptionFrame)  # the mark reaches Twilio ahead of the clear
+    (mark,) = h.pushed(OutputTransportMessageUrgentFrame)
+    assert mark.message == {"event": "mark", "mark": {"name": CLEAR}}
+    assert h.socket.of_type("conversation.item.truncate") == []  # not yet: Twilio has not said
+    assert "ReplyAudio._truncate_if_unanswered" in h.spawned
+    assert h.service.stats.barge_ins == 1
+    await h.service.process_frame(echo(CLEAR, 3200, 1200, played=False), FrameDirection.DOWNSTREAM)
+    assert h.socket.of_type("conversation.item.truncate") == [
+        {"type": "conversation.item.truncate", "item_id": "a", "content_index": 0, "audio_end_ms": 200}
+    ]
+    assert h.service.stats.truncations == [("a", 200, 400)]
+    await h.service.process_frame(echo(CLEAR, 3200, 1300, played=False), FrameDirection.DOWNSTREAM)
+    assert len(h.socket.of_type("conversation.item.truncate")) == 1  # once
+
+
+async def test_with_no_echo_the_truncate_goes_at_the_estimate_after_the_timeout(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(reply_audio, "CLEAR_ECHO_TIMEOUT_S", 0.0)
+    h = Harness(monkeypatch)
+    await _replying(h)
+    h.now = 0.15  # the estimate: 150 ms since the start echo
+    await h.service._handle_evt_speech_started(None)
+    assert h.socket.of_type("conversation.item.truncate") == []
+    await h.service._truncate_if_unanswered("a")
+    assert h.socket.of_type("conversation.item.truncate")[-1]["audio_end_ms"] == 150
+    await h.service._truncate_if_unanswered("a")  # settled: the timer does nothing more
+    await h.service.process_frame(echo(CLEAR, 3200, 1200), FrameDirection.DOWNSTREAM)
+    assert len(h.socket.of_type("conversation.item.truncate")) == 1
+
+
+async def test_an_interruption_from_upstream_also_times_its_truncate_by_the_clear_mark(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(monkeypatch)
+    await _replying(h)
+    await h.service._handle_interruption()
+    assert [f.message["mark"]["name"] for f in h.pushed(OutputTransportMessageUrgentFrame)] == [CLEAR]
+    assert h.service._clearing is False  # only while the interruption is handled
+
+
+async def test_a_truncate_that_is_not_a_barge_in_goes_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(monkeypatch)
+    await _replying(h)
+    h.now = 0.1
+    await h.service._truncate_current_audio_response()  # e.g. the noise guard blocking a reply
+    assert h.socket.of_type("conversation.item.truncate")[-1]["audio_end_ms"] == 100
+    assert h.pushed(OutputTransportMessageUrgentFrame) == []
