@@ -6,6 +6,8 @@ tracker and the service; no network and no clock of the bot's own.
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pipecat.frames.frames import InterruptionFrame, OutputTransportMessageUrgentFrame
 from pipecat.processors.frame_processor import FrameDirection
@@ -44,9 +46,29 @@ def test_an_echo_the_serializer_called_flushed_but_from_before_the_clear_was_pla
     # stream time is before the clear's, so it is the latest point known played.
     tracker = PlaybackTracker(clock=lambda: 0.0)
     tracker.on_echo(echo(START, 0, 1000))
-    tracker.on_echo(echo(progress(4000), 4000, 1500, played=False))
-    tracker.on_echo(echo(CLEAR, 9000, 1600, played=False))
+    tracker.on_echo(echo(progress(4000), 4000, 1700, played=False))  # Twilio had stalled 200 ms before it
+    assert tracker.on_echo(echo(CLEAR, 9000, 1800, played=False)) is True  # ours
+    heard = tracker.heard_at_clear("a")
+    assert heard == 4000 + 100 * 8 and isinstance(heard, int)  # from it, not from the start (6400)
+
+
+def test_the_latest_played_echo_is_the_anchor_whatever_order_they_came_in() -> None:
+    tracker = PlaybackTracker(clock=lambda: 0.0)
+    tracker.on_echo(echo(START, 0, 1000))
+    tracker.on_echo(echo(progress(4000), 4000, 1500))
+    tracker.on_echo(echo(progress(2000), 2000, 1400))  # an older one, late
+    tracker.on_echo(echo(CLEAR, 9000, 1600))
     assert tracker.heard_at_clear("a") == 4000 + 100 * 8
+    # only the start played: heard counts from the start itself (position 0)
+    fresh = PlaybackTracker(clock=lambda: 0.0)
+    fresh.on_echo(echo(START, 0, 1000))
+    fresh.on_echo(echo(CLEAR, 9000, 1100))
+    assert fresh.heard_at_clear("a") == 800
+    # a start the serializer called flushed, stamped before the clear: it played then
+    late = PlaybackTracker(clock=lambda: 0.0)
+    late.on_echo(echo(START, 0, 1000, played=False))
+    late.on_echo(echo(CLEAR, 9000, 1100, played=False))
+    assert late.heard_at_clear("a") == 800
 
 
 def test_heard_stops_at_a_mark_the_clear_flushed_and_at_what_was_sent() -> None:
@@ -81,8 +103,9 @@ def test_the_stream_tables_keep_only_recent_items() -> None:
     for n in range(50):  # replies cut before their start mark played: nothing else evicts them
         label = PlaybackTracker.start_label(f"item_{n}")
         tracker.on_echo(echo(label, n, n, played=False))
-    assert [tracker.times_on_stream(f"item_{n}") for n in (47, 48, 49)] == [False, True, True]
-    assert len(tracker._flushed_on_stream) == 2 and len(tracker._stream_start) == 2
+        tracker.on_echo(echo(PlaybackTracker.clear_label(f"item_{n}"), n, n, played=False))
+    assert list(tracker._stream_start) == ["item_48", "item_49"] and tracker._flushed_on_stream == {}
+    assert list(tracker._heard_at_clear) == ["item_48", "item_49"]  # each settled at 0, the rest forgotten
 
 
 async def _replying(h: Harness) -> None:
@@ -99,6 +122,7 @@ async def test_a_barge_in_marks_before_the_clear_and_truncates_when_that_mark_ec
     await _replying(h)
     h.now = 5.0  # the bot's clock says 5 s since the start echo: far more than the 200 ms really heard
     await h.service._handle_evt_speech_started(None)
+    assert h.service._clearing is False  # only while the barge-in is handled
     kinds = [type(f) for f, d in h.frames if d is FrameDirection.DOWNSTREAM]
     urgent = kinds.index(OutputTransportMessageUrgentFrame)
     assert urgent < kinds.index(InterruptionFrame)  # the mark reaches Twilio ahead of the clear
@@ -121,12 +145,17 @@ async def test_with_no_echo_the_truncate_goes_at_the_estimate_after_the_timeout(
 ) -> None:
     monkeypatch.setattr(reply_audio, "CLEAR_ECHO_TIMEOUT_S", 0.0)
     h = Harness(monkeypatch)
+    timers: list[Any] = []
+    h.service._spawn = timers.append  # type: ignore[method-assign]
     await _replying(h)
     h.now = 0.15  # the estimate: 150 ms since the start echo
     await h.service._handle_evt_speech_started(None)
     assert h.socket.of_type("conversation.item.truncate") == []
-    await h.service._truncate_if_unanswered("a")
-    assert h.socket.of_type("conversation.item.truncate")[-1]["audio_end_ms"] == 150
+    await timers.pop()
+    assert h.socket.of_type("conversation.item.truncate") == [
+        {"type": "conversation.item.truncate", "item_id": "a", "content_index": 0, "audio_end_ms": 150}
+    ]
+    assert h.service.stats.truncations == [("a", 150, 400)]
     await h.service._truncate_if_unanswered("a")  # settled: the timer does nothing more
     await h.service.process_frame(echo(CLEAR, 3200, 1200), FrameDirection.DOWNSTREAM)
     assert len(h.socket.of_type("conversation.item.truncate")) == 1
