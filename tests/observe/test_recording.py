@@ -48,13 +48,18 @@ def stretches(samples: np.ndarray) -> list[tuple[int, int]]:
 
 
 def caller_lateness(result: SimulationResult) -> Callable[[int], int]:
-    """Frames the simulated caller was behind its own clock around a sample (CPU starvation)."""
+    """Frames the simulated caller was behind its own clock around a sample (CPU starvation).
+
+    Its send clock (the left channel) and its playout clock (the right one) run in two tasks: either
+    may be late alone, so the worse of the two counts.
+    """
     report = result.report
-    lags = [t - (report.started_at + 0.02 * i) for i, t in enumerate(report.media_sent_at)]
+    sends = [t - (report.started_at + 0.02 * i) for i, t in enumerate(report.media_sent_at)]
+    ticks = [t - (report.started_at + 0.02 * i) for i, t in enumerate(report.ticks_at)]
 
     def frames_near(sample: int) -> int:
         frame = sample // FRAME
-        near = lags[max(0, frame - 25) : frame + 25]  # half a second either side
+        near = [*sends[max(0, frame - 25) : frame + 25], *ticks[max(0, frame - 25) : frame + 25]]  # ±0.5 s
         return math.ceil(max(0.0, max(near, default=0.0) - 0.005) / 0.02)
 
     return frames_near
