@@ -6,8 +6,11 @@ media sent, mark sent (with the μ-law byte count sent before it), mark echoed, 
 **The lead** is the audio sent but not yet played: bytes sent − bytes the latest played echo confirmed −
 line-rate play (8 bytes/ms) since that echo, never past the earliest mark still pending. It is sampled at
 each ``media`` sent inside a reply after the bot waited (before that message adds to it; a reply's first
-message and a burst sent back to back are not samples), so its minimum is the least audio Twilio held
-while the bot was speaking (network in flight included: the bot cannot tell the two apart).
+message and a burst sent back to back are not samples: a message sent sooner after the previous one
+than that one's audio lasts, by more than 10 ms, was sent faster than real time (the bot filling its lead
+or catching up) and finds more queued than the previous message did, so it is never the minimum; a fill
+spread out by a busy machine's scheduling delays is thus still no sample), so its minimum is the least
+audio Twilio held while the bot was speaking (network in flight included: the bot cannot tell the two apart).
 
 **Dry periods.** Twilio plays at the line rate whenever it holds audio, so inside one reply the *offset*
 ``echo_time − bytes_before_the_mark / 8000`` stays constant while play is continuous. A silence the caller
@@ -33,6 +36,10 @@ __all__ = ["BufferSummary", "DryPeriod", "TwilioBufferEstimator"]
 
 _BYTES_PER_S = 8000  # μ-law at 8 kHz: one byte per sample
 _BURST_S = 0.010  # media sent within this of the previous one is the same top-up of the buffer
+# ... as is media sent sooner than the previous message's audio lasts, less that allowance: it went out
+# faster than real time (a fill or a catch-up), so it finds more queued than the previous one did. A paced
+# bot sends at 1x, whatever its lead; a fill on a loaded machine is spread out by scheduling delays of tens
+# of ms (measured: 11-70 ms between the 100 ms messages of a 500 ms fill, 8 calls on 2 cores).
 
 
 @dataclass(frozen=True)
@@ -130,6 +137,7 @@ class TwilioBufferEstimator:
         self._reply_id = 0
         self._reply_media = 0  # media messages sent in the current reply
         self._last_media_t = 0.0
+        self._last_media_s = 0.0  # audio length of the last media message, seconds
         self._pending: dict[str, tuple[int, int]] = {}  # mark name -> (position, reply id), in send order
         self._echo_position: int | None = None
         self._echo_t = 0.0
@@ -148,13 +156,15 @@ class TwilioBufferEstimator:
         confirmed = self._maybe_new_reply(t)
         # Sampled where the bot tops the buffer up after waiting: the first message of a reply finds it
         # empty by design, and messages sent back to back (a burst filling the lead) are one top-up.
-        if self._reply_media > 0 and t - self._last_media_t >= _BURST_S:
+        burst_s = max(_BURST_S, self._last_media_s - _BURST_S)
+        if self._reply_media > 0 and t - self._last_media_t >= burst_s:
             lead = self.lead_ms(t)
             if lead is not None:
                 self._leads.append(lead)
                 self._lead_min = lead if self._lead_min is None else min(self._lead_min, lead)
         self._reply_media += 1
         self._last_media_t = t
+        self._last_media_s = ulaw_bytes / _BYTES_PER_S
         self._sent += ulaw_bytes
         start = t if self._played_by is None else max(self._played_by, t)
         self._played_by = start + ulaw_bytes / _BYTES_PER_S

@@ -6,6 +6,8 @@ Positions are multiples of 1000 bytes (0.125 s) and times binary fractions where
 
 from __future__ import annotations
 
+import math
+
 from pipecat_twilio_realtime.observe.twilio_buffer import TwilioBufferEstimator
 
 
@@ -126,9 +128,34 @@ def test_a_mark_sent_with_nothing_queued_moves_the_play_time_on() -> None:
 def test_the_second_message_of_a_reply_is_a_sample_even_exactly_a_burst_apart() -> None:
     e = TwilioBufferEstimator()
     clear_then(e)
-    e.media_sent(1000, 0.0)
-    e.media_sent(1000, 0.01)  # 1000 bytes sent, 80 played: 115 ms ahead
-    assert e.summary().lead_min_ms == 115.0
+    e.media_sent(160, 0.0)
+    e.media_sent(160, 0.01)  # 160 bytes sent, 80 played: 10 ms ahead
+    assert e.summary().lead_min_ms == 10.0
+
+
+def test_a_message_sent_faster_than_real_time_is_no_sample_however_spread_out() -> None:
+    e = TwilioBufferEstimator()
+    clear_then(e)
+    for t in (
+        0,
+        1 / 64,
+        2 / 64,
+        5 / 64,
+        7 / 64,
+    ):  # a fill of 125 ms messages, spread out as on a busy machine
+        e.media_sent(1000, t)
+    assert e.summary().lead_min_ms is None  # each left sooner than the previous one's audio lasts
+    e.media_sent(160, 7 / 64 + 1 / 8)  # paced: 5000 bytes sent, 15/64 s * 8000 = 1875 played
+    assert e.summary().lead_min_ms == 390.6
+
+
+def test_a_message_is_a_sample_from_the_previous_ones_length_less_a_burst() -> None:
+    for gap, sampled in ((0.125 - 0.01, True), (math.nextafter(0.125 - 0.01, 0), False)):
+        e = TwilioBufferEstimator()
+        clear_then(e)
+        e.media_sent(1000, 0.0)
+        e.media_sent(160, gap)
+        assert (e.summary().lead_min_ms is not None) is sampled, gap
 
 
 def test_queued_audio_plays_after_what_is_already_queued() -> None:
@@ -143,22 +170,25 @@ def test_queued_audio_plays_after_what_is_already_queued() -> None:
 def test_lead_readings_are_rounded_to_a_tenth_of_a_ms() -> None:
     e = TwilioBufferEstimator()
     clear_then(e)
-    e.media_sent(881, 0.0)
-    e.media_sent(160, 0.01)  # 881 - 80 = 801 bytes ahead: 100.125 ms
+    e.media_sent(8000, 0.0)
+    e.media_sent(881, 0.5)  # a burst: no sample
+    e.media_sent(160, 0.625)  # 8881 - 5000 = 3881 bytes ahead: 485.125 ms
     summary = e.summary()
-    assert summary.lead_min_ms == 100.1 and summary.lead_median_ms == 100.1
+    assert summary.lead_min_ms == 485.1 and summary.lead_median_ms == 485.1
 
 
 def test_the_median_covers_the_latest_30000_samples_by_default() -> None:
     e = TwilioBufferEstimator()
     clear_then(e)
-    # message k at 0.02 (k+1) s, sampled from k = 1 with a lead of leads[k] ms (160 bytes play per step)
-    leads = [0, 1000] + [100] * 15_000 + [200] * 15_000
-    sent = 0
-    for k in range(len(leads)):
-        target = 160 * (k + 2) + 8 * leads[k + 1] if k + 1 < len(leads) else sent + 160
-        e.media_sent(target - sent, 0.02 * (k + 1))
-        sent = target
+    e.media_sent(15_840, 0.0)  # the reply's first message: no sample
+    e.media_sent(160, 0.98)  # sent long before the first one played: a burst, no sample
+    e.media_sent(160, 1.0)  # 16000 bytes sent, 8000 played: a 1000 ms sample
+    t = 1.82  # the lead then drops to 200 ms: 20 ms of audio sent every 20 ms keeps it there
+    for i in range(15_000):
+        e.media_sent(160, t + 0.02 * i)
+    t += 0.02 * 15_000 + 0.1  # one step 100 ms late, and 100 ms it stays
+    for i in range(15_000):
+        e.media_sent(160, t + 0.02 * i)
     summary = e.summary()
     assert summary.lead_min_ms == 100.0
     assert summary.lead_median_ms == 150.0  # the 1000 ms sample fell out; with it the median is 200

@@ -122,10 +122,10 @@ async def test_the_lead_after_a_clear_is_read_on_the_observers_clock() -> None:
     h.clock.now = 60.0
     await serializer.serialize(InterruptionFrame())  # a clear: Twilio's buffer is known empty
     await serializer.serialize(out_audio(b"\x55" * 800))
-    h.clock.now = 60.05
-    await serializer.serialize(out_audio(b"\x55" * 800))  # 800 sent, 400 played: 50 ms ahead
+    h.clock.now = 60.09  # 10 ms sooner than the first message lasts: still paced, a lead sample
+    await serializer.serialize(out_audio(b"\x55" * 800))  # 800 sent, 720 played: 10 ms ahead
     await h.end()
-    assert h.summaries[0]["twilio_lead_min_ms"] == 50.0
+    assert h.summaries[0]["twilio_lead_min_ms"] == 10.0
 
 
 async def mark_name(serializer: TwilioMediaStreamSerializer, label: str) -> str:

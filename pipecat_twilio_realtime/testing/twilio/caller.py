@@ -328,6 +328,7 @@ class SimulatedTwilioCaller:
             await self._sleep(max(0.0, self._start + tick * FRAME_SECS - self._clock()))
             tick += 1
             now = self._clock()
+            self.report.ticks_at.append(now)
             # The previous tick's audio has now finished playing: echo the marks it completed.
             while self._marks and self._marks[0][0] <= self._play.played_total:
                 await self._echo_mark(self._marks.popleft()[1], played=True)

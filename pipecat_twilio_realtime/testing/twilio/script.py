@@ -148,6 +148,8 @@ class CallerReport:
         heard_at_clears: Length of :attr:`heard` (μ-law bytes) when each ``clear`` arrived.
         media_sent_at: Clock time of each ``media`` message sent (chunk ``i`` carries samples ``160*i`` on).
         media_received_at: Clock time and size of each ``media`` message received.
+        ticks_at: Clock time of each 20 ms playout tick (tick ``i`` is :attr:`timeline` bytes ``160*i`` on):
+            past ``started_at + 0.02 * i`` the caller's playout ran late on its own clock.
         started_at: Clock time the call started (the websocket opened).
         events: ``(seconds since start, what)`` for each step: speech, DTMF, first bot audio after
             speech, marks, clears, violations, stop, close.
@@ -178,6 +180,7 @@ class CallerReport:
     heard_at_clears: list[int] = field(default_factory=list)
     media_sent_at: list[float] = field(default_factory=list)
     media_received_at: list[tuple[float, int]] = field(default_factory=list)
+    ticks_at: list[float] = field(default_factory=list)
     events: list[tuple[float, str]] = field(default_factory=list)
     bot_closed_first: bool = False
     started_at: float = 0.0
