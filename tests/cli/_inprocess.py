@@ -1,8 +1,9 @@
-"""The simulator's command line run in this process, for the usage errors it reports before any call.
+"""The simulator's command line run in this process: what it prints and its exit status, as from a process.
 
-A new interpreter costs ~1.5 s of CPU (it imports Pipecat, openai and FastAPI again) and ~4 s of wall time
-on a loaded machine; a usage error is decided by ``main()`` before anything is started. One test,
-``test_missing_caller_wav``, keeps the real ``python -m`` subprocess for that path.
+A new interpreter costs ~1.5 s of CPU (it imports Pipecat, openai and FastAPI again) and seconds of wall
+time on a loaded machine, and tells a test of the verdict or of a usage error nothing more. Tests whose
+point is the process keep one: ``test_missing_caller_wav`` (``python -m``), ``tests/cli/test_wheel.py``
+(the console script), the runner-bot tests.
 """
 
 from __future__ import annotations

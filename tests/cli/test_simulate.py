@@ -61,8 +61,10 @@ async def test_barge_in_call_clears_and_stays_exact(tmp_path: Path) -> None:
     assert len(truncations) == 1 and 0 < truncations[0][1] < truncations[0][2]
 
 
-def test_barge_in_verdict_prints_one_latency(tmp_path: Path) -> None:
-    run = simulate("--scenario", "barge-in", "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
+def test_barge_in_verdict_prints_one_latency(tmp_path: Path, here: Here) -> None:
+    run = simulate_in(
+        here, "--scenario", "barge-in", "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "barge_in_latency_ms" not in run.stdout and "barge_in_ms" not in run.stdout
     # one latency: the gaps and network lines are durations of audio, not latencies
@@ -77,9 +79,9 @@ def test_barge_in_verdict_prints_one_latency(tmp_path: Path) -> None:
     assert "result:    OK" in run.stdout
 
 
-def test_simulator_exits_nonzero_when_the_bot_sends_noise(tmp_path: Path) -> None:
+def test_simulator_exits_nonzero_when_the_bot_sends_noise(tmp_path: Path, here: Here) -> None:
     out = tmp_path / "noise.wav"
-    run = simulate("--bot", str(ROOT / "tests/bots/noise_bot.py"), "--out", str(out), cwd=tmp_path)
+    run = simulate_in(here, "--bot", str(ROOT / "tests/bots/noise_bot.py"), "--out", str(out), cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "NOISE (pcm16_as_ulaw" in run.stdout
     assert "result:    FAILED" in run.stdout
@@ -95,9 +97,10 @@ def caller_audio(kind: str) -> bytes:
 
 
 @pytest.mark.parametrize("name", ["silence", "quiet"])
-def test_caller_wav_nobody_answers_fails_with_the_reason(tmp_path: Path, name: str) -> None:
+def test_caller_wav_nobody_answers_fails_with_the_reason(tmp_path: Path, here: Here, name: str) -> None:
     wav = write_pcm_wav(tmp_path / f"{name}.wav", caller_audio(name))
-    run = simulate("--caller-wav", str(wav), "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
+    args = ("--caller-wav", str(wav), "--quiet", "--out", str(tmp_path / "h.wav"))
+    run = simulate_in(here, *args, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "result:    FAILED" in run.stdout
     assert "the bot answered 0 of 1 caller turn(s)" in run.stdout
