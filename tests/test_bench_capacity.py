@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from ._in_this_process import run_script_here
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -25,13 +28,11 @@ def test_the_knee_is_the_last_step_before_p99_passes_the_bound_or_a_gap_is_heard
     assert _step(8, slow).past_knee(100.0) is False
 
 
-def test_capacity_quick_runs_every_stack_and_prints_the_knee() -> None:
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_capacity.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+def test_capacity_quick_runs_every_stack_and_prints_the_knee(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = ROOT / "benchmarks" / "bench_capacity.py"
+    run = run_script_here(script, "--quick", monkeypatch=monkeypatch, capsys=capsys)
     assert run.returncode == 0, run.stderr
     rows = run.stdout.splitlines()
     # a step row: stack, calls, p50, p99, max, replies, gaps, gap ms, core, cpu-s/min, paired, driver

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
+
+import pytest
+
+from ._in_this_process import run_script_here
 
 ROOT = Path(__file__).resolve().parent.parent
 STACKS = ["ours", "ours-lead0", "ours-lead250", "ours-lead1000", "stock", "relay"]
@@ -25,14 +27,12 @@ BARGE_IN = ["barge_in_ms", "truncation_error_ms", "error_at_truncate_ms"]
 LEAD_STACKS = ["ours", "ours-lead250", "ours-lead1000"]
 
 
-def test_quick_run_measures_every_stack_under_every_condition(tmp_path: Path) -> None:
+def test_quick_run_measures_every_stack_under_every_condition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     out = tmp_path / "network.json"
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_network.py"), "--quick", "--json", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    script = ROOT / "benchmarks" / "bench_network.py"
+    run = run_script_here(script, "--quick", "--json", str(out), monkeypatch=monkeypatch, capsys=capsys)
     assert run.returncode == 0, run.stderr[-3000:]
     document = json.loads(out.read_text())
     assert document["stacks"] == STACKS

@@ -1,4 +1,7 @@
-"""The benchmark scripts run on a tiny input and print their rows (no timing is asserted)."""
+"""The benchmark scripts run on a tiny input and print their rows (no timing is asserted).
+
+Each runs in the test's process (``_in_this_process.py``); the bots it starts and measures are processes.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from ._in_this_process import run_script_here
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -48,13 +53,10 @@ ROOT = Path(__file__).resolve().parent.parent
         ),
     ],
 )
-def test_benchmark_runs_quick(script: str, rows: list[str]) -> None:
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+def test_benchmark_runs_quick(
+    script: str, rows: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_script_here(ROOT / "benchmarks" / script, "--quick", monkeypatch=monkeypatch, capsys=capsys)
     assert run.returncode == 0, run.stderr
     for row in rows:
         assert row in run.stdout, (row, run.stdout)

@@ -20,6 +20,7 @@ from pipecat_twilio_realtime.testing import RealtimeStandIn, load_clip
 from pipecat_twilio_realtime.testing.serve import free_port
 
 from .._twilio_helpers import serve, write_pcm_wav
+from ._inprocess import Here, simulate_in
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,8 +61,10 @@ async def test_barge_in_call_clears_and_stays_exact(tmp_path: Path) -> None:
     assert len(truncations) == 1 and 0 < truncations[0][1] < truncations[0][2]
 
 
-def test_barge_in_verdict_prints_one_latency(tmp_path: Path) -> None:
-    run = simulate("--scenario", "barge-in", "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
+def test_barge_in_verdict_prints_one_latency(tmp_path: Path, here: Here) -> None:
+    run = simulate_in(
+        here, "--scenario", "barge-in", "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "barge_in_latency_ms" not in run.stdout and "barge_in_ms" not in run.stdout
     # one latency: the gaps and network lines are durations of audio, not latencies
@@ -76,9 +79,9 @@ def test_barge_in_verdict_prints_one_latency(tmp_path: Path) -> None:
     assert "result:    OK" in run.stdout
 
 
-def test_simulator_exits_nonzero_when_the_bot_sends_noise(tmp_path: Path) -> None:
+def test_simulator_exits_nonzero_when_the_bot_sends_noise(tmp_path: Path, here: Here) -> None:
     out = tmp_path / "noise.wav"
-    run = simulate("--bot", str(ROOT / "tests/bots/noise_bot.py"), "--out", str(out), cwd=tmp_path)
+    run = simulate_in(here, "--bot", str(ROOT / "tests/bots/noise_bot.py"), "--out", str(out), cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "NOISE (pcm16_as_ulaw" in run.stdout
     assert "result:    FAILED" in run.stdout
@@ -94,9 +97,10 @@ def caller_audio(kind: str) -> bytes:
 
 
 @pytest.mark.parametrize("name", ["silence", "quiet"])
-def test_caller_wav_nobody_answers_fails_with_the_reason(tmp_path: Path, name: str) -> None:
+def test_caller_wav_nobody_answers_fails_with_the_reason(tmp_path: Path, here: Here, name: str) -> None:
     wav = write_pcm_wav(tmp_path / f"{name}.wav", caller_audio(name))
-    run = simulate("--caller-wav", str(wav), "--quiet", "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
+    args = ("--caller-wav", str(wav), "--quiet", "--out", str(tmp_path / "h.wav"))
+    run = simulate_in(here, *args, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "result:    FAILED" in run.stdout
     assert "the bot answered 0 of 1 caller turn(s)" in run.stdout
@@ -127,40 +131,48 @@ def test_missing_caller_wav(tmp_path: Path) -> None:
     assert_usage_error(simulate("--caller-wav", "nope.wav", cwd=tmp_path), "no such file")
 
 
-def test_caller_wav_is_a_directory(tmp_path: Path) -> None:
-    assert_usage_error(simulate("--caller-wav", str(tmp_path), cwd=tmp_path), "is a directory")
+# The rest run main() in this process (``_inprocess.py``): the same output and exit status, without
+# a new interpreter importing Pipecat again for an error decided before any call.
 
 
-def test_unreadable_caller_wav(tmp_path: Path) -> None:
+def test_caller_wav_is_a_directory(tmp_path: Path, here: Here) -> None:
+    assert_usage_error(simulate_in(here, "--caller-wav", str(tmp_path), cwd=tmp_path), "is a directory")
+
+
+def test_unreadable_caller_wav(tmp_path: Path, here: Here) -> None:
     (tmp_path / "junk.wav").write_bytes(b"this is not a RIFF file at all" * 10)
-    assert_usage_error(simulate("--caller-wav", "junk.wav", cwd=tmp_path), "not a WAV file")
+    assert_usage_error(simulate_in(here, "--caller-wav", "junk.wav", cwd=tmp_path), "not a WAV file")
 
 
 @pytest.mark.parametrize(("rate", "channels"), [(16000, 1), (8000, 2)])
-def test_caller_wav_of_the_wrong_rate_or_channels(tmp_path: Path, rate: int, channels: int) -> None:
+def test_caller_wav_of_the_wrong_rate_or_channels(
+    tmp_path: Path, here: Here, rate: int, channels: int
+) -> None:
     write_pcm_wav(tmp_path / "x.wav", b"\x00\x00" * channels * 800, rate=rate, channels=channels)
-    run = simulate("--caller-wav", "x.wav", cwd=tmp_path)
+    run = simulate_in(here, "--caller-wav", "x.wav", cwd=tmp_path)
     assert_usage_error(run, "the caller needs 8000 Hz mono. Convert it first")
 
 
-def test_bad_bot_path(tmp_path: Path) -> None:
+def test_bad_bot_path(tmp_path: Path, here: Here) -> None:
     assert_usage_error(
-        simulate("--bot", "no_such_bot.py", cwd=tmp_path), "--bot no_such_bot.py: no such file"
+        simulate_in(here, "--bot", "no_such_bot.py", cwd=tmp_path), "--bot no_such_bot.py: no such file"
     )
     (tmp_path / "broken.py").write_text("raise RuntimeError('boom')\n")
     assert_usage_error(
-        simulate("--bot", "broken.py", cwd=tmp_path), "importing it failed: RuntimeError: boom"
+        simulate_in(here, "--bot", "broken.py", cwd=tmp_path), "importing it failed: RuntimeError: boom"
     )
     (tmp_path / "empty.py").write_text("")
-    assert_usage_error(simulate("--bot", "empty.py", cwd=tmp_path), "has no load_settings(), create_app()")
+    assert_usage_error(
+        simulate_in(here, "--bot", "empty.py", cwd=tmp_path), "has no load_settings(), create_app()"
+    )
 
 
-def test_url_connection_refused(tmp_path: Path) -> None:
+def test_url_connection_refused(tmp_path: Path, here: Here) -> None:
     url = f"ws://127.0.0.1:{free_port()}/ws"
-    assert_usage_error(simulate("--url", url, cwd=tmp_path), "connection refused")
+    assert_usage_error(simulate_in(here, "--url", url, cwd=tmp_path), "connection refused")
 
 
-async def test_url_bot_that_checks_signatures_refuses(tmp_path: Path) -> None:
+async def test_url_bot_that_checks_signatures_refuses(tmp_path: Path, here: Here) -> None:
     settings = load_settings(
         {
             "OPENAI_API_KEY": "sk-x",
@@ -170,7 +182,7 @@ async def test_url_bot_that_checks_signatures_refuses(tmp_path: Path) -> None:
         }
     )
     async with serve(create_app(settings)) as port:
-        run = await asyncio.to_thread(simulate, "--url", f"ws://127.0.0.1:{port}/ws", cwd=tmp_path)
+        run = await asyncio.to_thread(simulate_in, here, "--url", f"ws://127.0.0.1:{port}/ws", cwd=tmp_path)
     assert_usage_error(run, "the bot refused the handshake (HTTP 403): it checks Twilio signatures")
 
 

@@ -14,6 +14,7 @@ from pipecat_twilio_realtime.testing import CallerReport, RealtimeStandIn, load_
 from pipecat_twilio_realtime.testing.network import NetworkConfig
 
 from .._twilio_helpers import serve
+from ._inprocess import Here, simulate_in
 from .test_simulate import assert_usage_error, simulate
 
 GAPS_LINE = re.compile(
@@ -26,8 +27,10 @@ GAPS_LINE = re.compile(
     ("spec", "names"),
     [("jitter=4", "'4' is not a duration"), ("stall=250ms", "stall=PAUSE/EVERY"), ("warp=1ms", "'warp'")],
 )
-def test_a_bad_network_spec_is_one_line_with_a_hint(tmp_path: Path, spec: str, names: str) -> None:
-    run = simulate("--network", spec, "--quiet", cwd=tmp_path, timeout=60)
+def test_a_bad_network_spec_is_one_line_with_a_hint(
+    tmp_path: Path, here: Here, spec: str, names: str
+) -> None:
+    run = simulate_in(here, "--network", spec, "--quiet", cwd=tmp_path)
     assert_usage_error(run, names)
     assert "e.g. --network jitter=100ms,stall=250ms/5s" in run.stderr
     assert not (tmp_path / "out").exists()  # refused before any call was placed
