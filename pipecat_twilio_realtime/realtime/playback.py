@@ -136,7 +136,12 @@ class PlaybackTracker:
         """μ-law bytes of ``item_id`` the caller has heard by now: the latest echo plus the time since it.
 
         Capped at the earliest mark still pending for the item; 0 before the item's start mark echoed.
+        Once a barge-in's clear mark has echoed, what :meth:`heard_at_clear` settled (playback ended there,
+        and it counts echoes that played while the clear was on its way).
         """
+        settled = self._heard_at_clear.get(item_id)
+        if settled is not None:
+            return settled
         heard = self._heard.get(item_id, 0)
         echoed_at = self._echoed_at.get(item_id)
         if echoed_at is None:

@@ -50,6 +50,7 @@ def test_an_echo_the_serializer_called_flushed_but_from_before_the_clear_was_pla
     assert tracker.on_echo(echo(CLEAR, 9000, 1800, played=False)) is True  # ours
     heard = tracker.heard_at_clear("a")
     assert heard == 4000 + 100 * 8 and isinstance(heard, int)  # from it, not from the start (6400)
+    assert tracker.heard_bytes("a") == heard  # the bot-clock view agrees once the clear has settled
 
 
 def test_the_latest_played_echo_is_the_anchor_whatever_order_they_came_in() -> None:
