@@ -51,6 +51,7 @@ class ReplyAudio(SessionLifecycle):
     _format_confirmed: bool
     _warn_once: WarnOnce
     _blocked_items: set[str]
+    _cut_items: set[str]  # truncated: deltas still on their way are not played past the cut
     _guard: ReplyGuard | None
     _produced: dict[str, int]
     _next_mark_at: int
@@ -77,6 +78,9 @@ class ReplyAudio(SessionLifecycle):
             return
         if evt.item_id in self._blocked_items:
             self._stats.guard_dropped_bytes += len(ulaw)
+            return
+        if evt.item_id in self._cut_items:  # sent before the server heard of the barge-in
+            self._stats.cut_reply_bytes += len(ulaw)
             return
         await self.stop_ttfb_metrics()
         self._watch.reply_started()
@@ -174,6 +178,7 @@ class ReplyAudio(SessionLifecycle):
         if len(self._produced) > PlaybackTracker.KEEP_ITEMS:
             for item_id in list(self._produced)[: -PlaybackTracker.KEEP_ITEMS]:
                 del self._produced[item_id]
+            self._cut_items.intersection_update(self._produced)
 
     # ------------------------------------------------------------------ barge-in
 
@@ -214,6 +219,7 @@ class ReplyAudio(SessionLifecycle):
             return
         self._current_audio_response = None
         item_id = current.item_id
+        self._cut_items.add(item_id)
         produced = self._produced.get(item_id, current.total_size)
         estimate = min(self._playback.heard_bytes(item_id), produced)
         if self._clearing and self._playback.times_on_stream(item_id):

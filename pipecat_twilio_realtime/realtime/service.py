@@ -228,6 +228,7 @@ class OpenAIRealtimeMuLawLLMService(KeypadInput):
         self._fatal_error: str | None = None
         self._guard = ReplyGuard() if reply_guard else None
         self._blocked_items: set[str] = set()
+        self._cut_items: set[str] = set()
         self._watch = SessionWatch(session_ready_timeout_s, stall_timeout_s)
         self._max_message_bytes = max_message_bytes
         self._reconnect_attempts = reconnect_attempts

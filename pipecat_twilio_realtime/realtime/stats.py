@@ -36,6 +36,8 @@ class RealtimeMuLawStats:
         first_reply_latency_ms: from the server's ``speech_stopped`` to the first reply delta, per turn.
         blocked_replies: reply items the noise guard stopped before the caller heard them as noise.
         guard_dropped_bytes: reply μ-law bytes the noise guard did not play.
+        cut_reply_bytes: reply μ-law bytes of an item that arrived after it was truncated (a barge-in):
+            not played, so the caller hears nothing past the point the model was told.
         reconnects: reconnect attempts (after a drop, a stall or the session time limit).
         reconnect_ms: for each successful reconnect, milliseconds from the loss to the new confirmed session.
         stalls: times the server went quiet while a reply was owed.
@@ -65,6 +67,7 @@ class RealtimeMuLawStats:
     first_reply_latency_ms: list[float] = field(default_factory=list)
     blocked_replies: int = 0
     guard_dropped_bytes: int = 0
+    cut_reply_bytes: int = 0
     reconnects: int = 0
     reconnect_ms: list[float] = field(default_factory=list)
     stalls: int = 0

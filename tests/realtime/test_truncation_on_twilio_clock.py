@@ -9,7 +9,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from pipecat.frames.frames import InterruptionFrame, OutputTransportMessageUrgentFrame
+from pipecat.frames.frames import (
+    InterruptionFrame,
+    OutputTransportMessageUrgentFrame,
+    TTSAudioRawFrame,
+    TTSStartedFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection
 
 from pipecat_twilio_realtime import TwilioMarkEchoFrame
@@ -181,3 +186,39 @@ async def test_a_truncate_that_is_not_a_barge_in_goes_at_once(monkeypatch: pytes
     await h.service._truncate_current_audio_response()  # e.g. the noise guard blocking a reply
     assert h.socket.of_type("conversation.item.truncate")[-1]["audio_end_ms"] == 100
     assert h.pushed(OutputTransportMessageUrgentFrame) == []
+
+
+@pytest.mark.parametrize("cut", ["speech_started", "interruption"])
+async def test_audio_of_a_cut_reply_still_on_its_way_is_not_played_past_the_cut(
+    monkeypatch: pytest.MonkeyPatch, cut: str
+) -> None:
+    # The server sends deltas until it hears of the barge-in (with local turn detection, until the
+    # cancel reaches it): played, they would sound after the clear and past where the truncate cut it.
+    h = Harness(monkeypatch)
+    await _replying(h)
+    if cut == "speech_started":
+        await h.service._handle_evt_speech_started(None)
+    else:
+        await h.service._handle_interruption()
+    audio_before = len(h.pushed(TTSAudioRawFrame))
+    starts_before = len(h.pushed(TTSStartedFrame))
+    for _ in range(5):
+        await h.service._handle_evt_audio_delta(delta("a", SPEECHLESS))
+    assert len(h.pushed(TTSAudioRawFrame)) == audio_before == 20
+    assert len(h.pushed(TTSStartedFrame)) == starts_before  # no new turn began for it either
+    assert h.service.stats.cut_reply_bytes == 5 * len(SPEECHLESS)
+    await h.service._handle_evt_audio_delta(delta("b", SPEECHLESS, response="resp_2"))  # the next reply
+    assert len(h.pushed(TTSAudioRawFrame)) == 21 and h.service.stats.cut_reply_bytes == 5 * 160
+
+
+async def test_the_cut_items_are_forgotten_with_the_rest_of_an_old_reply(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness(monkeypatch)
+    h.service._format_confirmed = True
+    for n in range(PlaybackTracker.KEEP_ITEMS + 3):
+        await h.service._handle_evt_audio_delta(delta(f"i{n}", SPEECHLESS, response=f"r{n}"))
+        await h.service._handle_interruption()
+        await h.service._handle_bot_stopped_speaking()
+    assert len(h.service._cut_items) == PlaybackTracker.KEEP_ITEMS
+    assert f"i{PlaybackTracker.KEEP_ITEMS + 2}" in h.service._cut_items and "i0" not in h.service._cut_items
