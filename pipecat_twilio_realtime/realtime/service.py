@@ -34,16 +34,10 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from loguru import logger
-from pipecat.frames.frames import (
-    Frame,
-    InputAudioRawFrame,
-    StartFrame,
-)
+from pipecat.frames.frames import Frame, InputAudioRawFrame, StartFrame
 from pipecat.processors.frame_processor import FrameDirection
 from pipecat.services.openai.realtime import events
-from pipecat.services.openai.realtime.llm import (
-    OpenAIRealtimeLLMSettings,
-)
+from pipecat.services.openai.realtime.llm import OpenAIRealtimeLLMSettings
 from websockets.protocol import State
 
 from .. import g711
