@@ -30,14 +30,20 @@ from .._bot_helpers import BotCall, bot_app
 from .._twilio_helpers import serve, write_pcm_wav
 
 FAST = 4.0
+SETTLE_S = 0.3
+"""Real seconds the caller keeps listening after the awaited thing happened, before it hangs up."""
 
 
 async def _call_until(caller: SimulatedTwilioCaller, done: Callable[[], bool]) -> CallerReport:
-    """Run ``caller``'s script, hanging up as soon as ``done()`` holds: the script is the upper bound."""
+    """Run ``caller``'s script, hanging up soon after ``done()`` holds: the script is the upper bound.
+
+    The caller listens ``SETTLE_S`` more, so audio the bot still had on its way would be heard.
+    """
     call = asyncio.create_task(caller.run())
     async with asyncio.timeout(60):
         while not call.done() and not done():
             await asyncio.sleep(0.02)
+        await asyncio.wait({call}, timeout=SETTLE_S)
         caller.hang_up()
         return await call
 
