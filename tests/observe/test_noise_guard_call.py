@@ -8,6 +8,7 @@ name the cause, and the call must go on (the next reply is refused too, not the 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from pipecat_twilio_realtime import g711
 from pipecat_twilio_realtime.cli.simulate import bit_exact_fraction
 from pipecat_twilio_realtime.testing import (
+    CallerReport,
     RealtimeStandIn,
     Silence,
     SimulatedTwilioCaller,
@@ -28,6 +30,22 @@ from .._bot_helpers import BotCall, bot_app
 from .._twilio_helpers import serve, write_pcm_wav
 
 FAST = 4.0
+SETTLE_S = 0.3
+"""Real seconds the caller keeps listening after the awaited thing happened, before it hangs up."""
+
+
+async def _call_until(caller: SimulatedTwilioCaller, done: Callable[[], bool]) -> CallerReport:
+    """Run ``caller``'s script, hanging up soon after ``done()`` holds: the script is the upper bound.
+
+    The caller listens ``SETTLE_S`` more, so audio the bot still had on its way would be heard.
+    """
+    call = asyncio.create_task(caller.run())
+    async with asyncio.timeout(60):
+        while not call.done() and not done():
+            await asyncio.sleep(0.02)
+        await asyncio.wait({call}, timeout=SETTLE_S)
+        caller.hang_up()
+        return await call
 
 
 @pytest.mark.parametrize("kind", ["pcm16", "white", "buzz", "wav"])
@@ -42,11 +60,16 @@ async def test_noise_from_the_server_never_reaches_the_caller(
     # faster, while the silences, the time the greeting and the answer have to be refused, stay as long
     # in real seconds as before.
     script = [Silence(1.5 * FAST), Speech(load_clip("caller_question")), Silence(2.5 * FAST)]
+    # The caller hangs up once the bot has cancelled both replies (the script's last silence is only the
+    # upper bound): what the stand-in had sent of them by then is all it ever sends.
     async with RealtimeStandIn(speed=8.0, faults=Faults(reply_noise=noise)) as standin:
+
+        def both_refused() -> bool:
+            return sum(e["type"] == "response.cancel" for e in standin.received) >= 2
+
         async with serve(bot_app(standin.url, calls, speed=FAST)) as port:
-            report = await asyncio.wait_for(
-                SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=FAST).run(), 60
-            )
+            caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=FAST)
+            report = await _call_until(caller, both_refused)
         cancels = [e for e in standin.received if e["type"] == "response.cancel"]
     service = calls[0].service
     # the greeting and the answer were both noise: both refused before the wire, the call went on
@@ -62,12 +85,18 @@ async def test_noise_from_the_server_never_reaches_the_caller(
 
 async def test_speech_from_an_honest_server_passes_the_guard_whole(logs: list[str]) -> None:
     calls: list[BotCall] = []
-    script = [Silence(1.5), Speech(load_clip("caller_question")), Silence(3.5)]
+    # FAST times faster than real time, as above (only bytes are asserted); the caller hangs up once both
+    # replies are done and every byte the stand-in sent has reached it (the last silence is the bound).
+    script = [Silence(1.5 * FAST), Speech(load_clip("caller_question")), Silence(3.5 * FAST)]
     async with RealtimeStandIn(speed=8.0) as standin:
-        async with serve(bot_app(standin.url, calls)) as port:
-            report = await asyncio.wait_for(
-                SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 60
-            )
+
+        def both_heard() -> bool:
+            replies = sum(e["type"] == "response.done" for e in standin.sent)
+            return replies >= 2 and len(caller.report.received_audio) >= len(standin.reply_audio)
+
+        async with serve(bot_app(standin.url, calls, speed=FAST)) as port:
+            caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=FAST)
+            report = await _call_until(caller, both_heard)
         sent = standin.reply_audio
     assert calls[0].service.stats.blocked_replies == 0
     assert len(report.received_audio) > 8000  # the greeting and the answer

@@ -57,7 +57,9 @@ async def _greeting_call(
         app = bot_app(standin.url, [], observers=_observe(summaries), send_ahead_ms=send_ahead_ms)
         async with serve(app) as port:
             script = [WaitForBotAudio(after_s=0.2), WaitForBotSilence(quiet_s=1.2)]
-            caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, network=network)
+            # The 1.2 s of quiet the caller listened for is all the listening the assertions need (every
+            # mark of the greeting has been echoed by then): no extra linger before it hangs up.
+            caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, network=network, linger_s=0.0)
             report = await asyncio.wait_for(caller.run(), 60)
             for _ in range(100):  # the bot summarises when its side of the socket closes
                 if summaries:
