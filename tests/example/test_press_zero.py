@@ -56,7 +56,8 @@ async def signed_call(digit: str) -> tuple[CallerReport, RealtimeStandIn, list[d
             "TRANSFER_TO": PERSON,
         }
         settings = dataclasses.replace(load_settings(env), inactivity_timeout_secs=20.0)
-        async with serve(create_app(settings, twilio_client=sdk_client(rest_port))) as port:
+        app = create_app(settings, twilio_client=sdk_client(rest_port))
+        async with serve(app) as port:
             form = {"CallSid": CALL, "AccountSid": tw.ACCOUNT_SID, "From": "+15551234567"}
             headers = {"X-Twilio-Signature": sign(f"https://{HOST}/twiml", form)}
             async with (
@@ -77,10 +78,11 @@ async def signed_call(digit: str) -> tuple[CallerReport, RealtimeStandIn, list[d
                 account_sid=tw.ACCOUNT_SID,
             )
             report = await asyncio.wait_for(caller.run(), 60)
-            for _ in range(100):  # the REST update runs as the pipeline ends
-                if posts:
-                    break
-                await asyncio.sleep(0.05)
+            # The REST update runs as the pipeline ends, before the stream's handler lets go of the call:
+            # once the service tracks no call, every update this call made is in ``posts``.
+            async with asyncio.timeout(5):
+                while app.state.service.calls:
+                    await asyncio.sleep(0.02)
     return report, standin, posts
 
 
