@@ -15,7 +15,7 @@ from pathlib import Path
 BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
-import bench_soak  # noqa: E402
+import bench_flood  # noqa: E402
 
 RATE = 4000
 LATENCY_SLACK_MS = 60.0
@@ -23,7 +23,7 @@ LATENCY_SLACK_MS = 60.0
 
 
 async def test_a_flood_beside_a_call_leaves_its_replies_and_playout_alone() -> None:
-    quiet, flooded = await bench_soak.flood_vs_neighbour(RATE, uncut=False)
+    quiet, flooded = await bench_flood.flood_vs_neighbour(RATE, uncut=False)
 
     flood_s = flooded.flood_sent / RATE  # the flooder keeps its rate: this is how long it flooded
     assert flood_s >= 0.8 * flooded.call_s  # it really flooded, for the whole call

@@ -73,9 +73,14 @@ class Bot:
         ):
             return response.status, await response.text()
 
-    def stream(self, signature: str | None = None) -> Any:
+    def stream(self, signature: str | None = None, *, close_timeout: float = 10.0) -> Any:
+        """A signed media-stream handshake; ``close_timeout`` bounds our wait for the bot's close reply."""
         signature = sign(f"wss://{HOST}/ws") if signature is None else signature
-        return connect(f"ws://127.0.0.1:{self.port}/ws", additional_headers={"X-Twilio-Signature": signature})
+        return connect(
+            f"ws://127.0.0.1:{self.port}/ws",
+            additional_headers={"X-Twilio-Signature": signature},
+            close_timeout=close_timeout,
+        )
 
 
 @pytest.fixture
@@ -252,7 +257,8 @@ async def test_silent_streams_open_at_most_the_cap_and_are_closed_by_inactivity(
 
 async def test_a_flood_of_media_is_cut_to_twice_real_time(bot: Bot) -> None:
     _, twiml = await bot.webhook(VICTIM)
-    async with bot.stream() as ws:
+    # what is measured is appended before we hang up: our close need not wait 10 s for the bot's reply
+    async with bot.stream(close_timeout=1.0) as ws:
         await ws.send(start_message(VICTIM, **{BINDING_PARAMETER: binding_token(twiml)}))
         await bot.standin.wait_for("session.update", timeout=10)
         for seq in range(2, 2002):  # 40 s of audio as fast as the socket takes it
@@ -276,6 +282,7 @@ async def _appended_bytes(standin: RealtimeStandIn, settle_s: float) -> int:
 # ----------------------------------------------------------------------------- 5-6. logs and early failures
 
 
+@pytest.mark.parametrize("bot", [{"start_timeout_secs": 1.0}], indirect=True)
 async def test_sids_with_control_characters_are_refused_and_cannot_forge_log_lines(
     bot: Bot, logs: list[str]
 ) -> None:
@@ -283,7 +290,7 @@ async def test_sids_with_control_characters_are_refused_and_cannot_forge_log_lin
     async with bot.stream() as ws:
         await ws.send(start_message(forged))
         await ws.send(start_message(VICTIM, stream_sid="MZ\n| ERROR | x" + "0" * 20))
-        assert await closed_code(ws) in (1008, 1000)
+        assert await closed_code(ws) in (1008, 1000)  # no valid 'start' within start_timeout_secs
     assert bot.standin.connections == []
     assert not any(
         line.startswith("2026-11-27 00:00:00") or "| ERROR | forged" in line.split("\n")[0] for line in logs
@@ -303,6 +310,12 @@ async def test_a_binary_frame_or_an_early_disconnect_is_one_warning(bot: Bot, lo
     assert any("binary frame before 'start'" in line for line in warnings)
     assert any("disconnected before 'start'" in line for line in warnings)
     assert not any("Traceback" in line or "ERROR" in line for line in logs)
+
+
+def test_the_default_bounds() -> None:
+    """The defaults the call tests above shorten through their settings."""
+    chosen = settings("ws://127.0.0.1:9/v1/realtime")
+    assert chosen.start_timeout_secs == 10.0 and chosen.inactivity_timeout_secs == 10.0
 
 
 def test_unsigned_mode_must_be_asked_for_and_is_loud(logs: list[str]) -> None:
