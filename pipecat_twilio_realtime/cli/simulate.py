@@ -3,6 +3,7 @@
     pipecat-twilio-simulate [--scenario plain|barge-in|long] [--caller-wav FILE] [--out out/heard.wav]
                             [--bot PATH | --url ws://HOST/ws] [--real-openai]
                             [--network SPEC] [--seed N] [--send-ahead-ms MS] [--max-gap-ms MS]
+                            [--answer-timeout-s S]
 
 (or ``python -m pipecat_twilio_realtime.cli.simulate``). With no credentials and no network it starts the
 example bot shipped in the package (:mod:`pipecat_twilio_realtime.example`; ``--bot PATH``: your own
@@ -85,6 +86,8 @@ __all__ = [
 Segment: TypeAlias = Speech | Silence | Dtmf | WaitForBotAudio | WaitForBotSilence
 PACKAGED_BOT = "pipecat_twilio_realtime.example"
 SCENARIOS = ("plain", "barge-in", "long", "openai-down", "drop")
+DEFAULT_ANSWER_TIMEOUT_S = 8.0
+"""How long the caller waits for the bot to start answering each turn before it counts the turn as missed."""
 MODULE_PROG = "python -m pipecat_twilio_realtime.cli.simulate"
 CONVERT_HINT = "convert it first, e.g. ffmpeg -i IN -ar 8000 -ac 1 -c:a pcm_s16le OUT.wav"
 NETWORK_HINT = (
@@ -97,7 +100,9 @@ class UsageError(ValueError):
     """The command was asked for something it cannot do (bad file, unreachable bot); one line, with a hint."""
 
 
-def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segment]:
+def script_for(
+    scenario: str, question: bytes, *, turns: int = 4, answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S
+) -> list[Segment]:
     """The caller's script for a scenario.
 
     Args:
@@ -106,6 +111,7 @@ def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segmen
             unreachable) or ``drop`` (the plain turn, with the OpenAI socket dropped mid-answer).
         question: The caller's speech, μ-law 8000 Hz.
         turns: Questions in the ``long`` scenario.
+        answer_timeout_s: Seconds the caller waits for the bot to start answering each question.
 
     Returns:
         The segments.
@@ -113,7 +119,7 @@ def script_for(scenario: str, question: bytes, *, turns: int = 4) -> list[Segmen
     greeting: list[Segment] = [WaitForBotAudio(after_s=0.2), WaitForBotSilence()]
     turn: list[Segment] = [
         Speech(question, "question"),
-        WaitForBotAudio(after_s=0.2, timeout_s=8.0),
+        WaitForBotAudio(after_s=0.2, timeout_s=answer_timeout_s),
         WaitForBotSilence(),
     ]
     if scenario in ("plain", "drop"):
@@ -228,6 +234,7 @@ async def run_simulation(
     network: NetworkConfig | None = None,
     send_ahead_ms: float | None = None,
     max_gap_ms: float = DEFAULT_MAX_GAP_MS,
+    answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
 ) -> SimulationResult:
     """Run one simulated call and judge it.
 
@@ -246,6 +253,8 @@ async def run_simulation(
             :data:`~pipecat_twilio_realtime.twilio.playout.DEFAULT_SEND_AHEAD_MS`). Only for the example
             bot: another bot's transport sets its own.
         max_gap_ms: The most gap ms (silence inside bot speech) a clean call may have.
+        answer_timeout_s: Seconds the caller waits for the bot to start answering each question; a
+            turn with no answer by then is missed (the call then fails).
 
     Returns:
         The result.
@@ -269,7 +278,7 @@ async def run_simulation(
     # the example bot's lead (its own default unless given); another bot's transport is its own business
     lead = None if url is not None or bot is not None else send_ahead_ms
     question = _read_caller_wav(caller_wav) if caller_wav else load_clip("caller_question")
-    script = script_for(scenario, question, turns=turns)
+    script = script_for(scenario, question, turns=turns, answer_timeout_s=answer_timeout_s)
     standin: RealtimeStandIn | None = None
     summaries: list[dict[str, Any]] = []
     bot_log: Path | None = None  # a runner bot's output, where its summary is read from
@@ -395,6 +404,16 @@ def _non_negative(text: str) -> float:
     return value
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError("must be a number of seconds > 0")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point.
 
@@ -452,6 +471,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=DEFAULT_MAX_GAP_MS,
         help=f"fail the call past this many ms of gaps inside bot speech (default {DEFAULT_MAX_GAP_MS:g})",
     )
+    parser.add_argument(
+        "--answer-timeout-s",
+        type=_positive_seconds,
+        metavar="S",
+        default=DEFAULT_ANSWER_TIMEOUT_S,
+        help="seconds the caller waits for the bot to start answering each question before the turn "
+        f"counts as unanswered (default {DEFAULT_ANSWER_TIMEOUT_S:g})",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--verbose", action="store_true", help="show the bot's and Pipecat's logs")
     args = parser.parse_args(argv)
@@ -478,6 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 network=network,
                 send_ahead_ms=args.send_ahead_ms,
                 max_gap_ms=args.max_gap_ms,
+                answer_timeout_s=args.answer_timeout_s,
             )
         )
     except UsageError as e:

@@ -14,9 +14,16 @@ import numpy as np
 import pytest
 
 from pipecat_twilio_realtime import g711
-from pipecat_twilio_realtime.cli.simulate import bit_exact_fraction, pcm_rms, run_simulation
+from pipecat_twilio_realtime.cli.simulate import (
+    DEFAULT_ANSWER_TIMEOUT_S,
+    bit_exact_fraction,
+    main,
+    pcm_rms,
+    run_simulation,
+    script_for,
+)
 from pipecat_twilio_realtime.example import create_app, load_settings
-from pipecat_twilio_realtime.testing import RealtimeStandIn, load_clip
+from pipecat_twilio_realtime.testing import RealtimeStandIn, WaitForBotAudio, load_clip
 from pipecat_twilio_realtime.testing.serve import free_port
 
 from .._twilio_helpers import serve, write_pcm_wav
@@ -96,10 +103,41 @@ def caller_audio(kind: str) -> bytes:
     return (question // 200).astype("<i2").tobytes()
 
 
+def test_the_caller_waits_8_s_for_an_answer_unless_told(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert DEFAULT_ANSWER_TIMEOUT_S == 8.0
+    waits = [s for s in script_for("long", b"\xff" * 160, turns=2) if isinstance(s, WaitForBotAudio)]
+    assert [w.timeout_s for w in waits] == [15.0, 8.0, 8.0]  # the greeting's own bound, then each answer's
+    short = script_for("plain", b"\xff" * 160, answer_timeout_s=2.5)
+    assert [s.timeout_s for s in short if isinstance(s, WaitForBotAudio)] == [15.0, 2.5]
+    asked: list[float] = []
+
+    async def fake_run(**kwargs: object) -> None:
+        asked.append(kwargs["answer_timeout_s"])  # type: ignore[arg-type]
+        raise SystemExit(0)
+
+    monkeypatch.setattr("pipecat_twilio_realtime.cli.simulate.run_simulation", fake_run)
+    for argv in ([], ["--answer-timeout-s", "2.5"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+    assert asked == [8.0, 2.5]
+    for bad in ("0", "-1", "soon", "inf"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["--answer-timeout-s", bad])
+        assert exit_.value.code == 2
+        assert "argument --answer-timeout-s: " in capsys.readouterr().err
+
+
+# The bound a turn is missed at is the test's to set (the default is pinned above): 3 s is ~7 times the
+# stand-in's answer time on a loaded machine (it answers 0.4 s after the caller stops).
+NO_ANSWER_BOUND = ("--answer-timeout-s", "3")
+
+
 @pytest.mark.parametrize("name", ["silence", "quiet"])
 def test_caller_wav_nobody_answers_fails_with_the_reason(tmp_path: Path, here: Here, name: str) -> None:
     wav = write_pcm_wav(tmp_path / f"{name}.wav", caller_audio(name))
-    args = ("--caller-wav", str(wav), "--quiet", "--out", str(tmp_path / "h.wav"))
+    args = ("--caller-wav", str(wav), "--quiet", "--out", str(tmp_path / "h.wav"), *NO_ANSWER_BOUND)
     run = simulate_in(here, *args, cwd=tmp_path)
     assert run.returncode == 1, run.stdout + run.stderr
     assert "result:    FAILED" in run.stdout

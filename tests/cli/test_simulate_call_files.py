@@ -6,12 +6,12 @@ import json
 import wave
 from pathlib import Path
 
-from .test_simulate import simulate
+from ._inprocess import Here, simulate_in
 
 
-def test_simulator_writes_and_prints_call_wav_and_timeline(tmp_path: Path) -> None:
+def test_simulator_writes_and_prints_call_wav_and_timeline(tmp_path: Path, here: Here) -> None:
     out = tmp_path / "out"
-    run = simulate("--scenario", "plain", "--quiet", "--out", str(out / "heard.wav"), cwd=tmp_path)
+    run = simulate_in(here, "--scenario", "plain", "--quiet", "--out", str(out / "heard.wav"), cwd=tmp_path)
     assert run.returncode == 0, run.stdout + run.stderr
     for name in ("call.wav", "timeline.json", "timeline.html"):
         assert (out / name).is_file()

@@ -15,7 +15,7 @@ from pipecat_twilio_realtime.testing.network import NetworkConfig
 
 from .._twilio_helpers import serve
 from ._inprocess import Here, simulate_in
-from .test_simulate import assert_usage_error, simulate
+from .test_simulate import assert_usage_error
 
 GAPS_LINE = re.compile(
     r"^  gaps:      (\d+) ms in ([\d.]+) s of bot speech \((\d+) gaps?[^)]*\), limit 40 ms"
@@ -90,10 +90,10 @@ def test_gaps_on_a_starved_simulator_are_reported_but_not_judged(
         assert lines[-1] == "  result:    OK"
 
 
-def test_a_call_through_jitter_without_the_lead_fails_the_verdict(tmp_path: Path) -> None:
+def test_a_call_through_jitter_without_the_lead_fails_the_verdict(tmp_path: Path, here: Here) -> None:
     # Pipecat's real-time pacing (lead 0) through 100 ms of jitter: the caller hears gaps, the call fails
     args = ("--network", "jitter=100ms", "--seed", "3", "--send-ahead-ms", "0", "--quiet")
-    run = simulate(*args, "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
+    run = simulate_in(here, *args, "--out", str(tmp_path / "h.wav"), cwd=tmp_path)
     busy = "not judged: this machine was busy" in run.stdout  # a starved simulator reports, not judges
     assert run.returncode == (0 if busy else 1), run.stdout + run.stderr
     assert (
