@@ -211,7 +211,7 @@ class BotForker:
                 self._lines[request].queue.put_nowait(rest.encode() + b"\n")
             elif kind == "exit":
                 self._exits.pop(request).set_result(int(rest))
-                self._lines.pop(request, None)
+                self._lines.pop(request).queue.put_nowait(b"")  # end of its output, as a pipe's EOF
 
     async def start(self, script: Path, *args: str, env: dict[str, str]) -> ForkedBot:
         """``python SCRIPT ARGS`` with ``env`` (the whole environment), forked."""
