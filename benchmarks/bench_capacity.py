@@ -205,7 +205,7 @@ async def main() -> None:
     stacks = [s for s in args.stacks.split(",") if s]
     seconds = args.seconds
     if args.quick:
-        steps, seconds, stacks = [2], 3.0, [s for s in stacks if s in ("default", "stock")]
+        steps, seconds, stacks = [2], 1.0, [s for s in stacks if s in ("default", "stock")]
     unknown = [s for s in stacks if s not in STACKS and s != "relay"]
     if unknown:
         parser.error(f"unknown stacks {unknown}; known: {', '.join(STACKS)}, relay")
