@@ -35,7 +35,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from bench_stacks import STACKS, TimedStandIn, _cpu_seconds, _out_latency, _start_bot, _stop_bot
+from bench_stacks import (
+    STACKS,
+    Bot,
+    TimedStandIn,
+    _cpu_seconds,
+    _out_latency,
+    _start_bot,
+    _stop_bot,
+    quick_forks_bots,
+)
 from loguru import logger
 
 from pipecat_twilio_realtime.cli.simulate import script_for
@@ -92,7 +101,7 @@ def pair(standin: PerCallStandIn, callers: list[SimulatedTwilioCaller]) -> list[
     ]
 
 
-async def _start(stack: str, url: str) -> tuple[asyncio.subprocess.Process, int]:
+async def _start(stack: str, url: str) -> tuple[Bot, int]:
     """The stack's process: a bench_stacks bot, or the plain relay (``_relay.py``, as in bench_network)."""
     if stack != "relay":
         return await _start_bot(stack, url)
@@ -196,7 +205,7 @@ async def main() -> None:
     stacks = [s for s in args.stacks.split(",") if s]
     seconds = args.seconds
     if args.quick:
-        steps, seconds, stacks = [2], 3.0, [s for s in stacks if s in ("default", "stock")]
+        steps, seconds, stacks = [2], 1.0, [s for s in stacks if s in ("default", "stock")]
     unknown = [s for s in stacks if s not in STACKS and s != "relay"]
     if unknown:
         parser.error(f"unknown stacks {unknown}; known: {', '.join(STACKS)}, relay")
@@ -223,4 +232,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(quick_forks_bots(main()))

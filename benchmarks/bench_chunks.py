@@ -27,7 +27,7 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_stacks import TimedStandIn, _start_bot, _stop_bot, load
+from bench_stacks import TimedStandIn, _start_bot, _stop_bot, load, quick_forks_bots
 
 from pipecat_twilio_realtime.testing import (
     Silence,
@@ -118,4 +118,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(quick_forks_bots(main()))

@@ -25,6 +25,7 @@ from loguru import logger
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_chunks import barge_in
+from bench_stacks import quick_forks_bots
 
 
 async def main() -> None:
@@ -64,4 +65,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(quick_forks_bots(main()))

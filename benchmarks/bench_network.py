@@ -53,7 +53,7 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_stacks import _start_bot, _stop_bot
+from bench_stacks import Bot, _start_bot, _stop_bot, quick_forks_bots
 
 from pipecat_twilio_realtime import DEFAULT_SEND_AHEAD_MS
 from pipecat_twilio_realtime.testing import (
@@ -221,7 +221,7 @@ class StackUnderTest:
         self.name = name
         self.spec = STACKS[name]
         self.standin = TruncateTimes()
-        self.proc: asyncio.subprocess.Process | None = None
+        self.proc: Bot | None = None
         self.port = 0
 
     async def start(self) -> None:
@@ -375,4 +375,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(quick_forks_bots(main()))

@@ -40,11 +40,14 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _bot_fork import BotForker, ForkedBot
 from loguru import logger
 
 from pipecat_twilio_realtime import LEAN_INBOUND_FRAME_MS, g711
@@ -161,28 +164,51 @@ def _stack(name: str) -> Stack:
     return STACKS[name] if name in STACKS else Stack(name)
 
 
+Bot = asyncio.subprocess.Process | ForkedBot
+FORKER: BotForker | None = None
+"""Set (``forked_bots()``): bots are forked from a process that imported Pipecat once (``--quick``)."""
+
+
+@asynccontextmanager
+async def forked_bots() -> AsyncIterator[None]:
+    """While inside, ``_start_bot`` forks its bots (``_bot_fork.py``) instead of starting interpreters."""
+    global FORKER
+    async with BotForker() as forker:
+        FORKER = forker
+        try:
+            yield
+        finally:
+            FORKER = None
+
+
+async def quick_forks_bots(main: Awaitable[None]) -> None:
+    """Run a benchmark's ``main()``; with ``--quick`` (the smoke tests) inside ``forked_bots()``."""
+    if "--quick" not in sys.argv[1:]:
+        await main
+        return
+    async with forked_bots():
+        await main
+
+
 async def _start_bot(
     stack: str, url: str, duty: float = 1.0, extra_env: dict[str, str] | None = None
-) -> tuple[asyncio.subprocess.Process, int]:
+) -> tuple[Bot, int]:
     spec = _stack(stack)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        str(SERVER),
-        "--stack",
-        spec.kind,
-        "--label",
-        stack,
-        "--realtime-url",
-        url,
-        stdout=asyncio.subprocess.PIPE,
-        env={**os.environ, **spec.env, **(extra_env or {}), "FLOOR_DUTY": f"{duty:.4f}"},
-    )
+    args = ["--stack", spec.kind, "--label", stack, "--realtime-url", url]
+    env = {**os.environ, **spec.env, **(extra_env or {}), "FLOOR_DUTY": f"{duty:.4f}"}
+    proc: Bot
+    if FORKER is not None:
+        proc = await FORKER.start(SERVER, *args, env=env)
+    else:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, str(SERVER), *args, stdout=asyncio.subprocess.PIPE, env=env
+        )
     assert proc.stdout is not None
     line = await asyncio.wait_for(proc.stdout.readline(), 60)
     return proc, int(line)
 
 
-async def _stop_bot(proc: asyncio.subprocess.Process) -> None:
+async def _stop_bot(proc: Bot) -> None:
     proc.terminate()
     try:
         await asyncio.wait_for(proc.wait(), 3)
@@ -530,4 +556,4 @@ async def _load_report(
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(quick_forks_bots(main()))
