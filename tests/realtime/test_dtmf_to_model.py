@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pipecat.processors.aggregators.llm_context import LLMContext
@@ -22,21 +23,39 @@ from pipecat_twilio_realtime.testing import (
     Silence,
     SimulatedTwilioCaller,
     WaitForBotAudio,
-    WaitForBotSilence,
 )
-from pipecat_twilio_realtime.testing.realtime import REAL_TIME
+from pipecat_twilio_realtime.testing.realtime import REAL_TIME, SteadyPacing
 from pipecat_twilio_realtime.testing.twilio.script import Segment
 
 from .._bot_helpers import BotCall, bot_app
 from .._twilio_helpers import serve
+from ._helpers import FAST, QUIET
 
 
 async def _call(
-    standin: RealtimeStandIn, script: list[Segment], **service_kwargs: Any
+    standin: RealtimeStandIn,
+    script: list[Segment],
+    *,
+    until: Callable[[], Awaitable[Any]] | None = None,
+    **service_kwargs: Any,
 ) -> tuple[BotCall, list[dict[str, Any]]]:
+    """One call at ``FAST``: what is asserted is events and their order, not wall-clock pacing.
+
+    With ``until`` the caller hangs up as soon as it has returned (the script is only the upper bound).
+    """
     calls: list[BotCall] = []
-    async with serve(bot_app(standin.url, calls, service_kwargs=service_kwargs)) as port:
-        report = await asyncio.wait_for(SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 60)
+    async with serve(bot_app(standin.url, calls, service_kwargs=service_kwargs, speed=FAST)) as port:
+        caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=FAST)
+        task = asyncio.create_task(caller.run())
+        waiter = asyncio.ensure_future(until()) if until is not None else None
+        if waiter is not None:
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            caller.hang_up()
+        report = await asyncio.wait_for(task, 60)
+        if waiter is not None and waiter.done():
+            waiter.result()  # a wait that timed out says what the stand-in had recorded
+        elif waiter is not None:
+            waiter.cancel()
     assert report.violations == []
     return calls[0], standin.received
 
@@ -53,15 +72,15 @@ def _pressed_items(received: list[dict[str, Any]]) -> list[str]:
 
 AFTER_THE_GREETING: list[Segment] = [
     WaitForBotAudio(after_s=0.2),
-    WaitForBotSilence(),
+    QUIET,
     Dtmf("0"),
-    WaitForBotAudio(after_s=0.2, timeout_s=5),
-    WaitForBotSilence(),
+    WaitForBotAudio(after_s=0.2, timeout_s=5 * FAST),
+    QUIET,
 ]
 
 
 async def test_a_pressed_digit_reaches_the_model_as_a_user_item_and_gets_an_answer() -> None:
-    async with RealtimeStandIn(speed=8.0) as standin:
+    async with RealtimeStandIn(speed=8.0 * FAST) as standin:
         call, received = await _call(standin, AFTER_THE_GREETING, dtmf_to_model=True)
     assert _pressed_items(received) == [DTMF_MESSAGE.format(digit="0")] == ["The caller pressed 0."]
     types = [e["type"] for e in received]
@@ -75,8 +94,9 @@ async def test_a_pressed_digit_reaches_the_model_as_a_user_item_and_gets_an_answ
 
 
 async def test_with_the_option_off_the_digit_does_not_reach_the_model() -> None:
-    script: list[Segment] = [WaitForBotAudio(after_s=0.2), WaitForBotSilence(), Dtmf("0"), Silence(1.5)]
-    async with RealtimeStandIn(speed=8.0) as standin:
+    # 1.5 real seconds for the digit to reach the model, had it gone there
+    script: list[Segment] = [WaitForBotAudio(after_s=0.2), QUIET, Dtmf("0"), Silence(1.5 * FAST)]
+    async with RealtimeStandIn(speed=8.0 * FAST) as standin:
         call, received = await _call(standin, script)
     assert call.serializer.stats.dtmf_received == 1  # it reached the bot as an InputDTMFFrame
     assert _pressed_items(received) == []
@@ -87,12 +107,15 @@ async def test_a_digit_during_a_reply_waits_for_its_end_instead_of_cutting_it_of
     script: list[Segment] = [
         WaitForBotAudio(after_s=0.3),
         Dtmf("5"),
-        WaitForBotSilence(),
-        WaitForBotAudio(after_s=0.2, timeout_s=8),
-        WaitForBotSilence(),
+        Silence(15.0 * FAST),  # the upper bound: the caller hangs up once the answer is done
     ]
-    async with RealtimeStandIn(pacing=REAL_TIME) as standin:  # the greeting is still being produced
-        _call_parts, received = await _call(standin, script, dtmf_to_model=True)
+    # the greeting is still being produced: at the call's real time (no lead), as REAL_TIME is at 1x
+    async with RealtimeStandIn(pacing=SteadyPacing(REAL_TIME.speed * FAST)) as standin:
+
+        async def answered() -> None:
+            await standin.wait_for("response.done", count=2, timeout=15.0)
+
+        _call_parts, received = await _call(standin, script, until=answered, dtmf_to_model=True)
     assert _pressed_items(received) == ["The caller pressed 5."]
     order = [
         e["type"]

@@ -24,7 +24,7 @@ from pipecat_twilio_realtime.testing import (
 
 from .._bot_helpers import BotCall, bot_app
 from .._twilio_helpers import serve
-from ._helpers import apology_on_the_wire
+from ._helpers import FAST, QUIET, apology_on_the_wire
 
 
 def chunks_in_order(received: bytes, produced: bytes, size: int = 160) -> bool:
@@ -58,15 +58,6 @@ async def call(
         caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=speed)
         report = await asyncio.wait_for(caller.run(), 60)
     return report, calls[0]
-
-
-FAST = 4.0
-"""Call time per real second for calls whose assertions are about bytes and events, not wall-clock pacing.
-The stand-in then runs at ``8.0 * FAST`` (the same lead over the call's playout as at real time), and every
-margin against a loaded machine (quiet before speaking, timeouts) is ``FAST`` times longer in call time:
-the same in real seconds as at real time. Only the audio itself plays faster."""
-QUIET = WaitForBotSilence(quiet_s=0.6 * FAST)
-"""Until the bot has been quiet 0.6 real seconds, as ``WaitForBotSilence()`` waits at real time."""
 
 
 # ----------------------------------------------------------------------------- a plain turn
@@ -361,7 +352,10 @@ async def test_caller_audio_goes_on_past_the_service_only_with_passthrough(passt
                 WaitForBotAudio(after_s=0.2),
                 Speech(load_clip("caller_question")),
                 Silence(1.0),
-                WaitForBotAudio(4.0),
+                # the answer plays, then the caller hangs up once it is over: waiting for 4 s of it
+                # without a break ran into the 15 s timeout whenever a loaded machine made it underrun
+                WaitForBotAudio(after_s=0.2),
+                WaitForBotSilence(),
             ],
             **kwargs,
         )

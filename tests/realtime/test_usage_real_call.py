@@ -28,13 +28,13 @@ from pipecat_twilio_realtime.testing import (
     SimulatedTwilioCaller,
     Speech,
     WaitForBotAudio,
-    WaitForBotSilence,
     load_clip,
 )
 from pipecat_twilio_realtime.testing.realtime.usage import item_text, response_usage, text_tokens
 
 from .._bot_helpers import BotCall, bot_app
 from .._twilio_helpers import serve
+from ._helpers import FAST, QUIET
 
 INSTRUCTIONS = "You answer the phone for a bakery. Keep it short."
 MODEL = "gpt-realtime-2.1"
@@ -55,19 +55,23 @@ async def _call() -> tuple[RealtimeStandIn, BotCall, list[dict[str, Any]]]:
     settings = OpenAIRealtimeMuLawLLMService.Settings(model=MODEL, system_instruction=INSTRUCTIONS)
     calls: list[BotCall] = []
     async with (
-        RealtimeStandIn(speed=8.0) as standin,
+        RealtimeStandIn(speed=8.0 * FAST) as standin,
         serve(
-            bot_app(standin.url, calls, observers=observers, service_kwargs={"settings": settings})
+            bot_app(
+                standin.url, calls, observers=observers, service_kwargs={"settings": settings}, speed=FAST
+            )
         ) as port,
     ):
+        # usage is counted in bytes and events, not wall-clock pacing: the call runs at FAST (see there)
         script = [
             WaitForBotAudio(after_s=0.2),
-            WaitForBotSilence(),
+            QUIET,
             Speech(load_clip("caller_question")),
-            WaitForBotAudio(after_s=0.2, timeout_s=10),
-            WaitForBotSilence(),
+            WaitForBotAudio(after_s=0.2, timeout_s=10 * FAST),
+            QUIET,
         ]
-        await asyncio.wait_for(SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 60)
+        caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script, speed=FAST)
+        await asyncio.wait_for(caller.run(), 60)
         async with asyncio.timeout(10):  # the bot writes its summary as its pipeline ends
             while not summaries:
                 await asyncio.sleep(0.05)
