@@ -39,40 +39,33 @@ def logs() -> Iterator[list[str]]:
     logger.remove(sink)
 
 
-# Seconds of wall time each of these files takes (sum of its tests under `-n 8`, 2026-12-07 12:40 UTC, 2 cores
+# Seconds of wall time each of these files takes (sum of its tests under `-n 8`, 2026-12-07 17:03 UTC, 2 cores
 # also busy with other work; regenerate from a run with a per-test timer, e.g. `--durations=0`): almost all
 # of it waiting on real-time calls and subprocesses. With ``-n 8`` a worker that picks up a 25 s test last
 # keeps the whole run waiting, so these go first, longest first, and the many quick tests fill the gaps
 # behind them. A file not listed keeps its place after them; the order is the same on every xdist worker.
 SLOW_FILES = {
-    "tests/cli/test_simulate.py": 123,
-    "tests/cli/test_runner_bot.py": 101,
-    "tests/cli/test_wheel.py": 98,
-    "tests/realtime/test_dead_air.py": 97,
-    "tests/test_benchmarks.py": 90,
-    "tests/example/test_service_ops.py": 87,
-    "tests/example/test_soak.py": 78,
-    "tests/example/test_fleet.py": 70,
-    "tests/realtime/test_service.py": 62,
-    "tests/example/test_flood_neighbour.py": 47,
-    "tests/test_bench_network.py": 41,
-    "tests/realtime/test_dtmf_to_model.py": 39,
-    "tests/cli/test_simulate_call_files.py": 38,
-    "tests/cli/test_simulate_network.py": 35,
-    "tests/realtime/test_playout_through_network.py": 34,
-    "tests/observe/test_recording.py": 33,
-    "tests/observe/test_noise_guard_call.py": 33,
+    "tests/cli/test_simulate.py": 108,
+    "tests/realtime/test_dead_air.py": 90,
+    "tests/cli/test_runner_bot.py": 75,
+    "tests/realtime/test_service.py": 65,
+    "tests/example/test_service_ops.py": 63,
+    "tests/example/test_soak.py": 58,
+    "tests/example/test_fleet.py": 53,
+    "tests/cli/test_wheel.py": 52,
+    "tests/test_benchmarks.py": 44,
+    "tests/example/test_flood_neighbour.py": 43,
+    "tests/realtime/test_playout_through_network.py": 36,
     "tests/example/test_bot.py": 33,
-    "tests/observe/test_twilio_buffer_call.py": 28,
-    "tests/test_bench_capacity.py": 24,
-    "tests/example/test_press_zero.py": 24,
-    "tests/realtime/test_caller_bytes.py": 23,
-    "tests/example/test_security.py": 22,
-    "tests/observe/test_observer.py": 18,
-    "tests/observe/test_timeline_events.py": 17,
-    "tests/test_public_api.py": 16,
-    "tests/twilio/test_protocol.py": 15,
-    "tests/realtime/test_usage_real_call.py": 15,
+    "tests/cli/test_simulate_network.py": 30,
+    "tests/observe/test_recording.py": 30,
+    "tests/test_bench_network.py": 22,
+    "tests/observe/test_twilio_buffer_call.py": 19,
+    "tests/example/test_press_zero.py": 17,
+    "tests/realtime/test_dtmf_to_model.py": 16,
+    "tests/observe/test_timeline_events.py": 15,
+    "tests/observe/test_noise_guard_call.py": 15,
+    "tests/observe/test_observer.py": 15,
 }
 
 
