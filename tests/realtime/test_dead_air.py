@@ -10,6 +10,7 @@ import asyncio
 import base64
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +35,7 @@ from ._helpers import apology_on_the_wire
 
 BOUND_S = 2.0  # session_ready_timeout_s in these tests (the default is 5 s)
 SLACK_S = 1.0  # the pipeline's start, the stream's start, the first 20 ms chunk
+SETTLE_S = 0.3  # how long a caller that hangs up early (``until``) listens on, so late audio is counted
 TRANSFER_TO = "+15551234567"
 GAPS: dict[str, list[float]] = {}  # measured dead air per fault, printed at the end (pytest -s)
 
@@ -65,7 +67,13 @@ async def faulty_call(
     *,
     service_kwargs: dict[str, Any] | None = None,
     greet: bool = True,
+    until: Callable[[CallerReport], bool] | None = None,
 ) -> FaultyCall:
+    """Place a call against ``url`` running ``script``.
+
+    With ``until``, the caller hangs up ``SETTLE_S`` after ``until(report)`` first holds (its report so
+    far): the script is then only the upper bound.
+    """
     posts: list[dict[str, Any]] = []
     calls: list[BotCall] = []
     kwargs = {"session_ready_timeout_s": BOUND_S, **(service_kwargs or {})}
@@ -79,11 +87,22 @@ async def faulty_call(
         async with tw.serve(app) as port:
             caller = SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script)
             started_at = time.monotonic()
-            report = await asyncio.wait_for(caller.run(), 60)
+            report = await asyncio.wait_for(_run(caller, until), 60)
             async with asyncio.timeout(5):  # the REST request leaves as the call ends
                 while report.bot_closed_first and not posts:
                     await asyncio.sleep(0.02)
     return FaultyCall(report, calls[0], posts, started_at)
+
+
+async def _run(caller: SimulatedTwilioCaller, until: Callable[[CallerReport], bool] | None) -> CallerReport:
+    if until is None:
+        return await caller.run()
+    call = asyncio.create_task(caller.run())
+    while not call.done() and not until(caller.report):
+        await asyncio.sleep(0.02)
+    await asyncio.wait({call}, timeout=SETTLE_S)
+    caller.hang_up()
+    return await call
 
 
 def errors(logs: list[str]) -> list[str]:
@@ -174,6 +193,13 @@ def assert_conversation_carried(standin: RealtimeStandIn, text: str) -> None:
     assert any(text in str(event["item"]) for event in created), created
 
 
+def _reply_audio(session: Any) -> bytes:
+    """The μ-law a stand-in session sent as reply audio."""
+    return b"".join(
+        base64.b64decode(e["delta"]) for e in session.sent if e["type"] == "response.output_audio.delta"
+    )
+
+
 QUESTION = [
     WaitForBotAudio(after_s=0.2, timeout_s=5),
     WaitForBotSilence(),
@@ -189,10 +215,22 @@ async def test_a_session_lost_mid_reply_reconnects_and_the_reply_comes(fault: st
     # takes the bot to be done (with the default 0.6 s it could hang up before a stall was even detected)
     bound = 1.5 if fault == "drop" else service_kwargs["stall_timeout_s"] + 1.5
     async with RealtimeStandIn(speed=2.0, faults=faults) as standin:
+
+        def second_reply_heard(report: CallerReport) -> bool:
+            # the new session's reply is over and its last bytes have reached the caller: the gap, the
+            # bytes and the events asserted below are all in (the script's last wait is the upper bound)
+            if len(standin.sessions) < 2 or not standin.sessions[1].received_of("response.create"):
+                return False
+            if not any(e["type"] == "response.done" for e in standin.sessions[1].sent):
+                return False
+            tail = _reply_audio(standin.sessions[1])[-800:].replace(b"\x7f", b"\xff")
+            return bool(tail) and tail in report.received_audio
+
         call = await faulty_call(
             standin.url,
             [*QUESTION, Silence(1.0), WaitForBotSilence(quiet_s=bound, timeout_s=15.0)],
             service_kwargs=service_kwargs,
+            until=second_reply_heard,
         )
     stats = call.bot.service.stats
     assert stats.reconnects == 1 and stats.realtime_lost == 0 and stats.session_failure is None
@@ -200,11 +238,7 @@ async def test_a_session_lost_mid_reply_reconnects_and_the_reply_comes(fault: st
     assert_conversation_carried(standin, "Thanks for calling")  # the greeting, from the LLM context
     assert standin.sessions[1].received_of("response.create"), "the interrupted reply was asked for again"
     # after the reconnect the stand-in answered: its second session's reply reached the caller
-    second = b"".join(
-        base64.b64decode(e["delta"])
-        for e in standin.sessions[1].sent
-        if e["type"] == "response.output_audio.delta"
-    )
+    second = _reply_audio(standin.sessions[1])
     assert second and second[:1600].replace(b"\x7f", b"\xff") in bytes(call.report.received_audio)
     # the reply started, broke off, and came again from the new session: the silence in between
     gap = call.longest_silence_s(after="first bot audio after caller speech")
