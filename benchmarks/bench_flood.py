@@ -110,11 +110,19 @@ async def neighbour_run(bot: Bot, standin: RealtimeStandIn, label: str, rate: in
     )
 
 
-async def flood_vs_neighbour(rate: int, *, uncut: bool = True) -> list[NeighbourRun]:
-    """The quiet run, the flood run, and (``uncut``) the flood run without the 2x cut."""
+async def flood_vs_neighbour(
+    rate: int, *, uncut: bool = True, reply_clip: str | None = None
+) -> list[NeighbourRun]:
+    """The quiet run, the flood run, and (``uncut``) the flood run without the 2x cut.
+
+    ``reply_clip``: the stand-in speaks this clip for the greeting and both answers, in every run, instead
+    of its greeting and answer clips (4.2 s each); a shorter one (``"caller_interrupt"``, 2.2 s) makes each
+    call ~6 s shorter (and the flood beside it), for the tests. ``None`` (the full run): the usual clips.
+    """
     runs = []
     posts: list[str] = []
-    async with SoakStandIn(speed=4.0) as standin, serve_app(fake_rest(posts)) as rest_port:
+    clips = {} if reply_clip is None else {"greeting": False, "reply_clips": (reply_clip,)}
+    async with SoakStandIn(speed=4.0, **clips) as standin, serve_app(fake_rest(posts)) as rest_port:
         url = f"http://127.0.0.1:{rest_port}"
         # the default inactivity bound (10 s): a starved neighbour shows as latency and gaps, not a hang-up
         async with bot_process(standin.url, url, 4, inactivity_s=10.0) as bot:
