@@ -174,8 +174,9 @@ async def test_barge_in_recording_leaves_out_the_flushed_audio(tmp_path: Path) -
     timeline = json.loads((tmp_path / "timeline.json").read_text())
     flushed = sum(e["flushed_ms"] for e in timeline["events"] if e["kind"] == "clear")
     # exact while the caller kept its clock; a clear in flight while the caller's loop ran late can land
-    # one frame later or earlier in its playout than on the call's clock the recorder keeps
-    slack = 0 if result.loop_lag_ms <= 20 else 160 * math.ceil(result.loop_lag_ms / 20)
+    # one frame later or earlier in its playout than on the call's clock the recorder keeps (a lag under
+    # one frame too, if the clear lands near a frame's edge: 17.5 ms of lag moved it one frame in CI)
+    slack = 0 if result.loop_lag_ms <= 5 else 160 * math.ceil(result.loop_lag_ms / 20)
     assert abs(flushed * 8 - report.flushed_bytes) <= slack, (
         flushed,
         report.flushed_bytes,
