@@ -53,6 +53,7 @@ from loguru import logger
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
 
 from pipecat_twilio_realtime import BINDING_PARAMETER
 from pipecat_twilio_realtime.testing import (
@@ -366,14 +367,18 @@ async def probe_cap(bot: Bot, first: int, max_calls: int) -> list[str]:
         await asyncio.sleep(0.05)
     holders = []
     filled = asyncio.Event()
+    dropped: list[str] = []  # fillers the bot ended while the cap was probed (a loaded machine)
 
     async def hold(ws: ClientConnection, stream_sid: str) -> None:  # media until the cap is probed
         for n in itertools.count():
             if filled.is_set():
                 return
-            with contextlib.suppress(ConnectionClosed):
+            try:
                 await ws.send(_media(stream_sid, n, SILENT_PAYLOAD))
-            await asyncio.sleep(0.1)
+            except ConnectionClosed:
+                dropped.append(stream_sid)
+                return
+            await asyncio.sleep(0.05)  # 10x inside the 0.5 s inactivity bound
 
     keepers = []
     for i in range(max_calls):
@@ -385,13 +390,18 @@ async def probe_cap(bot: Bot, first: int, max_calls: int) -> list[str]:
     if (await bot.get("/readyz"))["active_calls"] < max_calls:  # a filler ended early: a loaded machine
         outcomes.append("cap probe skipped: a filler ended early")
     else:
-        outcomes.append("webhook busy" if await webhook(bot, over) is None else "webhook ANSWERED over cap")
+        probed = ["webhook busy" if await webhook(bot, over) is None else "webhook ANSWERED over cap"]
         try:
             ws = await open_stream(bot, over, "no-token")
-            outcomes.append("stream over cap ACCEPTED")
+            probed.append("stream over cap ACCEPTED")
             await ws.close()
         except InvalidStatus as e:
-            outcomes.append(f"over cap refused {e.response.status_code}")
+            probed.append(f"over cap refused {e.response.status_code}")
+        # A filler the bot ended meanwhile freed a slot: what the probe saw then says nothing of the cap.
+        if dropped or any(ws.state is not State.OPEN for ws in holders):
+            outcomes.append("cap probe inconclusive: a filler ended during it")
+        else:
+            outcomes.extend(probed)
     filled.set()  # from now on the holders are silent: the inactivity bound ends them
     await asyncio.gather(*keepers)
     for ws in holders:
