@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import wave
@@ -15,7 +16,8 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.rest import Client
 
-from pipecat_twilio_realtime.testing import serve_app
+from pipecat_twilio_realtime import MediaStatsObserver
+from pipecat_twilio_realtime.testing import CallerReport, serve_app
 
 STREAM_SID = "MZ00000000000000000000000000000001"
 CALL_SID = "CA00000000000000000000000000000001"
@@ -244,3 +246,21 @@ def sdk_client(port: int) -> Client:
     client = Client(ACCOUNT_SID, TOKEN, http_client=AsyncTwilioHttpClient())
     client.api.base_url = f"http://127.0.0.1:{port}"  # Domain.absolute_url() joins base_url and the path
     return client
+
+
+async def wait_for_every_echo(observer: MediaStatsObserver, report: CallerReport, timeout_s: float) -> int:
+    """Wait until ``observer`` has counted each mark echo of ``report`` and a barge-in; return the echoes.
+
+    The bot reads the caller's last messages after the caller has hung up. A mark whose echo crosses the
+    clear on its way (the clear's own mark always can: it marks no audio) was played at the caller but
+    counts as flushed at the bot, which had sent the clear: so every echo is awaited however it is counted;
+    the bot may call flushed what the caller played, not the reverse.
+    """
+    echoes = len(report.marks_played) + len(report.marks_flushed)
+    async with asyncio.timeout(timeout_s):
+        while (
+            observer.stats.marks_played + observer.stats.marks_flushed < echoes
+            or not observer.stats.barge_ins
+        ):
+            await asyncio.sleep(0.05)
+    return echoes

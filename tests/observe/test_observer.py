@@ -24,7 +24,7 @@ from pipecat_twilio_realtime.testing import (
 )
 
 from .._bot_helpers import BotCall, bot_app
-from .._twilio_helpers import run_call_pipeline, serve
+from .._twilio_helpers import run_call_pipeline, serve, wait_for_every_echo
 
 
 class SpeakOnFirstAudio(FrameProcessor):
@@ -128,16 +128,7 @@ async def test_realtime_call_summary_has_service_stats_and_barge_in(logs: list[s
         report = await asyncio.wait_for(SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 30)
         observer = calls[0].observers[0]
         assert isinstance(observer, MediaStatsObserver)
-        # A mark whose echo crosses the clear on its way (the clear's own mark always can: it marks no
-        # audio) was played at the caller but counts as flushed at the bot, which had sent the clear: wait
-        # for every echo, however counted; the bot may call flushed what the caller played, not the reverse.
-        echoes = len(report.marks_played) + len(report.marks_flushed)
-        async with asyncio.timeout(5):  # the bot reads the caller's last messages after it has hung up
-            while (
-                observer.stats.marks_played + observer.stats.marks_flushed < echoes
-                or not observer.stats.barge_ins
-            ):
-                await asyncio.sleep(0.05)
+        echoes = await wait_for_every_echo(observer, report, timeout_s=5)
     stats = observer.stats
     assert stats.tx_bytes == len(report.received_audio) and stats.rx_bytes == report.ulaw_bytes_sent
     assert stats.barge_ins == 1 and len(stats.barge_in_latency_ms) == 1

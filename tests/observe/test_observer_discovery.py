@@ -16,7 +16,7 @@ from pipecat_twilio_realtime.testing import (
 )
 
 from .._bot_helpers import BotCall, bot_app
-from .._twilio_helpers import serve
+from .._twilio_helpers import serve, wait_for_every_echo
 
 
 async def test_an_observer_given_nothing_reports_what_an_explicit_one_does() -> None:
@@ -31,13 +31,7 @@ async def test_an_observer_given_nothing_reports_what_an_explicit_one_does() -> 
         script = [WaitForBotAudio(after_s=1.0), Speech(load_clip("caller_interrupt")), Silence(1.0)]
         report = await asyncio.wait_for(SimulatedTwilioCaller(f"ws://127.0.0.1:{port}/ws", script).run(), 30)
         found, explicit = calls[0].observers[0], calls[0].observers[1]
-        # A mark whose echo crosses the clear on its way (the clear's own mark always can: it marks no
-        # audio) was played at the caller but counts as flushed at the bot, which had sent the clear: wait
-        # for every echo, however counted; the bot may call flushed what the caller played, not the reverse.
-        echoes = len(report.marks_played) + len(report.marks_flushed)
-        async with asyncio.timeout(15):  # the bot reads the caller's last messages after it has hung up
-            while found.stats.marks_played + found.stats.marks_flushed < echoes or not found.stats.barge_ins:
-                await asyncio.sleep(0.05)
+        echoes = await wait_for_every_echo(found, report, timeout_s=15)
     assert found._serializer is calls[0].serializer and found._service is calls[0].service
     stats = found.stats
     assert stats.tx_bytes == len(report.received_audio) > 0 and stats.rx_bytes == report.ulaw_bytes_sent > 0
